@@ -1,0 +1,84 @@
+import { z } from 'zod';
+import { cronExpression, isoDate, slug, timeZone } from '../connectors/shared/config.ts';
+import { alertRuleSchema, alertingSchema, channelsSchema } from './alerts.ts';
+
+const currencyCode = z.string().regex(/^[A-Z]{3}$/, 'expected a 3-letter ISO currency code, e.g. EUR');
+
+const filterSchema = z.partialRecord(z.enum(['connector', 'channel', 'campaign', 'account']), z.union([z.string(), z.array(z.string()).min(1)]));
+
+export const kpiConfigSchema = z.strictObject({
+  name: z.string().regex(/^[a-z][a-z0-9_]*$/, 'KPI names are lower_snake_case'),
+  label: z.string().optional(),
+  formula: z.string().min(1),
+  unit: z.enum(['percent', 'currency', 'count', 'ratio']).default('ratio'),
+  direction: z.enum(['higher', 'lower']).default('higher'),
+  description: z.string().optional(),
+  filter: filterSchema.optional(),
+});
+
+export const goalConfigSchema = z.strictObject({
+  name: slug,
+  kpi: z.string().min(1),
+  filter: filterSchema.optional(),
+  grain: z.enum(['day', 'week', 'month', 'quarter']).default('month'),
+  target: z.number(),
+  criterion: z.enum(['reach', 'stay_above', 'stay_below']).default('reach'),
+  baseline: z.number().optional(),
+  start: isoDate,
+  deadline: isoDate,
+  description: z.string().optional(),
+});
+
+export const okrConfigSchema = z.strictObject({
+  name: slug,
+  objective: z.string().min(1),
+  keyResults: z.array(z.strictObject({ goal: z.string().min(1), weight: z.number().positive().default(1) })).min(1),
+});
+
+export const configSchema = z.strictObject({
+  reporting: z
+    .strictObject({
+      currency: currencyCode.default('USD'),
+      timezone: timeZone.default('UTC'),
+      weekStart: z.enum(['monday', 'sunday']).default('monday'),
+      /** Units of the reporting currency per unit of each other currency. */
+      fxRates: z.record(currencyCode, z.number().positive()).default({}),
+    })
+    .default({ currency: 'USD', timezone: 'UTC', weekStart: 'monday', fxRates: {} }),
+  warehouse: z.strictObject({ url: z.string().optional() }).default({}),
+  redis: z.strictObject({ url: z.string().optional(), prefix: z.string().default('kpi') }).default({ prefix: 'kpi' }),
+  server: z
+    .strictObject({
+      port: z.number().int().min(0).max(65535).default(9464),
+      dashboard: z.strictObject({ user: z.string().min(1), password: z.string().min(8) }).optional(),
+    })
+    .default({ port: 9464 }),
+  /** Where the embedded database, digests and the local message catcher write. */
+  dataDir: z.string().default('./data'),
+  connectors: z.array(z.unknown()).default([]),
+  kpis: z.array(kpiConfigSchema).default([]),
+  northStar: z.string().optional(),
+  goals: z.array(goalConfigSchema).default([]),
+  okrs: z.array(okrConfigSchema).default([]),
+  channels: channelsSchema.default({}),
+  alerts: z.array(alertRuleSchema).default([]),
+  alerting: alertingSchema.default(alertingSchema.parse({})),
+  digest: z
+    .strictObject({
+      schedule: cronExpression,
+      timezone: timeZone.default('UTC'),
+      channels: z.array(z.string()).min(1),
+      grain: z.enum(['week', 'month']).default('week'),
+      title: z.string().min(1).optional(),
+      /** KPIs shown (the North Star is always first); config KPIs and built-ins with data when left out. */
+      kpis: z.array(z.string().min(1)).min(1).optional(),
+      /** Periods in each sparkline. */
+      periods: z.number().int().min(2).max(104).default(12),
+    })
+    .optional(),
+});
+
+export type KpiConfig = z.infer<typeof kpiConfigSchema>;
+export type GoalConfig = z.infer<typeof goalConfigSchema>;
+export type OkrConfig = z.infer<typeof okrConfigSchema>;
+export type RawConfig = z.infer<typeof configSchema>;

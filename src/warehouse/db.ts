@@ -1,0 +1,118 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import { PGlite } from '@electric-sql/pglite';
+import { PGliteDialect } from 'kysely-pglite-dialect';
+import { ConfigError, TransientError } from '../errors.ts';
+import { migrationProvider, latestMigration } from './migrations/index.ts';
+import type { Database } from './tables.ts';
+
+export type WarehouseKind = 'postgres' | 'pglite';
+
+export interface Warehouse {
+  db: Kysely<Database>;
+  kind: WarehouseKind;
+  /** Where it is, without credentials: a host/database or a folder. */
+  location: string;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** Postgres connection string; when absent the embedded database is used. */
+  url?: string | undefined;
+  /** Folder for the embedded database; `memory://` keeps it in memory (tests). */
+  dataDir?: string;
+  /** Postgres schema to work in (tests give each file its own). */
+  schema?: string;
+  poolSize?: number;
+}
+
+const DATE_OID = 1082;
+const NUMERIC_OID = 1700;
+const INT8_OID = 20;
+
+/**
+ * Dates stay 'YYYY-MM-DD' strings: a JS Date would shift them by the process's time zone.
+ * Numerics and bigints become numbers, the same on both databases.
+ */
+const parsers: Record<number, (value: string) => unknown> = {
+  [DATE_OID]: (v) => v,
+  [NUMERIC_OID]: (v) => Number(v),
+  [INT8_OID]: (v) => Number(v),
+};
+
+export function describeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}${u.port ? `:${u.port}` : ''}${u.pathname}`;
+  } catch {
+    return 'postgres';
+  }
+}
+
+export async function openWarehouse(options: OpenOptions = {}): Promise<Warehouse> {
+  if (options.url) {
+    if (!/^postgres(ql)?:\/\//.test(options.url)) {
+      throw new ConfigError('DATABASE_URL must be a postgres:// connection string');
+    }
+    const pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.poolSize ?? 10,
+      connectionTimeoutMillis: 10_000,
+      ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
+      types: {
+        getTypeParser: ((oid: number, format?: string) => parsers[oid] ?? pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+      },
+    });
+    // A client losing its connection must not crash the process: an idle one is dropped by the
+    // pool, a checked-out one (inside a transaction) fails its query, and the next query reconnects.
+    pool.on('error', () => {});
+    pool.on('connect', (client) => client.on('error', () => {}));
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    return { db, kind: 'postgres', location: describeUrl(options.url), close: () => db.destroy() };
+  }
+
+  const dir = options.dataDir ?? './data';
+  const inMemory = dir.startsWith('memory://');
+  const pgDir = inMemory ? undefined : path.resolve(dir, 'pglite');
+  if (pgDir) mkdirSync(pgDir, { recursive: true });
+  const client = new PGlite({ ...(pgDir ? { dataDir: pgDir } : {}), parsers });
+  const db = new Kysely<Database>({ dialect: new PGliteDialect(client) });
+  return { db, kind: 'pglite', location: pgDir ?? 'memory', close: () => db.destroy() };
+}
+
+export interface MigrateResult {
+  applied: string[];
+  latest: string;
+}
+
+/**
+ * Kysely looks for its bookkeeping tables in every schema unless told which one; pinning it
+ * to the connection's own schema keeps databases that host several schemas (tests, tenants) apart.
+ */
+async function migratorFor(db: Kysely<Database>): Promise<Migrator> {
+  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
+  return new Migrator({ db, provider: migrationProvider, migrationTableSchema: rows[0]?.schema ?? 'public' });
+}
+
+export async function migrateToLatest(db: Kysely<Database>): Promise<MigrateResult> {
+  const migrator = await migratorFor(db);
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error');
+    throw new TransientError(`migration ${failed?.migrationName ?? ''} failed: ${(error as Error).message ?? String(error)}`, { cause: error });
+  }
+  return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName), latest: latestMigration };
+}
+
+/** Whether every known migration has been applied (readiness). */
+export async function pendingMigrations(db: Kysely<Database>): Promise<string[]> {
+  const migrator = await migratorFor(db);
+  const all = await migrator.getMigrations();
+  return all.filter((m) => !m.executedAt).map((m) => m.name);
+}
+
+export async function ping(db: Kysely<Database>): Promise<void> {
+  await sql`select 1`.execute(db);
+}

@@ -1,0 +1,202 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Database, DateString } from './tables.ts';
+
+/** One base-metric value: what every connector's normalize step produces. */
+export interface MetricRow {
+  date: DateString;
+  connector: string;
+  account: string;
+  campaign?: string;
+  channel?: string;
+  metric: string;
+  value: number;
+  currency?: string | null;
+}
+
+export interface WriteResult {
+  /** Rows inserted or whose value changed. */
+  written: number;
+  /** Rows that were already stored with the same value. */
+  unchanged: number;
+  deleted: number;
+  /** Dates whose facts changed (written or deleted), for recompute. */
+  touched: Set<DateString>;
+}
+
+const DEFAULT_BATCH = 5_000;
+
+type Executor = Kysely<Database> | Transaction<Database>;
+
+function keyOf(r: MetricRow): string {
+  return `${r.connector}\u0000${r.account}\u0000${r.date}\u0000${r.campaign ?? ''}\u0000${r.channel ?? ''}\u0000${r.metric}`;
+}
+
+/**
+ * Base metrics are additive, so rows that land on one key (two pages of one day, a
+ * dimension the warehouse does not keep) are summed rather than overwriting each other.
+ * Postgres also refuses an upsert that touches one key twice in a statement.
+ */
+export function combineRows(rows: Iterable<MetricRow>): MetricRow[] {
+  const byKey = new Map<string, { row: MetricRow; values: number[] }>();
+  for (const row of rows) {
+    const key = keyOf(row);
+    const seen = byKey.get(key);
+    if (seen) seen.values.push(row.value);
+    else byKey.set(key, { row: { ...row, campaign: row.campaign ?? '', channel: row.channel ?? '', currency: row.currency ?? null }, values: [row.value] });
+  }
+  return [...byKey.values()].map(({ row, values }) => (values.length === 1 ? row : { ...row, value: exactSum(values) }));
+}
+
+const PLAIN_DECIMAL = /^(-?)(\d+)(?:\.(\d+))?$/;
+
+/**
+ * The sum of `values` as exact decimals (the digits JavaScript prints for each), so the same
+ * records give the same stored value whatever order they arrived in: float addition is not
+ * associative, and pages or chunks that split a day differently would otherwise store
+ * 5189.080000000001 one day and 5189.08 the next, and rewrite an unchanged row.
+ */
+function exactSum(values: readonly number[]): number {
+  const parts = values.map((v) => PLAIN_DECIMAL.exec(String(v)));
+  if (parts.some((p) => p === null)) return [...values].sort((a, b) => a - b).reduce((sum, v) => sum + v, 0);
+  const scale = Math.max(...parts.map((p) => p![3]?.length ?? 0));
+  let total = 0n;
+  for (const p of parts) {
+    const digits = BigInt(`${p![2]}${(p![3] ?? '').padEnd(scale, '0')}`);
+    total += p![1] ? -digits : digits;
+  }
+  const negative = total < 0n;
+  const digits = (negative ? -total : total).toString().padStart(scale + 1, '0');
+  return Number(`${negative ? '-' : ''}${scale ? `${digits.slice(0, -scale)}.${digits.slice(-scale)}` : digits}`);
+}
+
+async function upsertBatch(db: Executor, rows: MetricRow[], syncRunId: number | null): Promise<{ written: number; touched: DateString[] }> {
+  const cols = {
+    date: [] as string[],
+    connector: [] as string[],
+    account: [] as string[],
+    campaign: [] as string[],
+    channel: [] as string[],
+    metric: [] as string[],
+    value: [] as string[],
+    currency: [] as (string | null)[],
+  };
+  for (const r of rows) {
+    cols.date.push(r.date);
+    cols.connector.push(r.connector);
+    cols.account.push(r.account);
+    cols.campaign.push(r.campaign ?? '');
+    cols.channel.push(r.channel ?? '');
+    cols.metric.push(r.metric);
+    cols.value.push(String(r.value));
+    cols.currency.push(r.currency ?? null);
+  }
+  // unnest keeps one statement per batch with 8 parameters, whatever the batch size,
+  // and the WHERE leaves unchanged rows untouched so a re-sync writes nothing.
+  const result = await sql<{ written: number; touched: DateString[] | null }>`
+    with up as (
+      insert into metric_facts (date, connector, account, campaign, channel, metric, value, currency, sync_run_id, updated_at)
+      select t.date, t.connector, t.account, t.campaign, t.channel, t.metric, t.value, t.currency, ${syncRunId}::bigint, now()
+      from unnest(${cols.date}::date[], ${cols.connector}::text[], ${cols.account}::text[], ${cols.campaign}::text[],
+                  ${cols.channel}::text[], ${cols.metric}::text[], ${cols.value}::numeric[], ${cols.currency}::text[])
+        as t(date, connector, account, campaign, channel, metric, value, currency)
+      on conflict (connector, account, date, campaign, channel, metric) do update
+        set value = excluded.value, currency = excluded.currency, sync_run_id = excluded.sync_run_id, updated_at = excluded.updated_at
+        where metric_facts.value is distinct from excluded.value or metric_facts.currency is distinct from excluded.currency
+      returning date
+    )
+    select count(*)::int as written, array_agg(distinct date::text) as touched from up
+  `.execute(db);
+  const row = result.rows[0];
+  return { written: Number(row?.written ?? 0), touched: row?.touched ?? [] };
+}
+
+/**
+ * Idempotent upsert: writing the same rows twice leaves one copy; a changed value replaces
+ * the old one. One transaction per batch, so a crash leaves whole batches or none.
+ */
+export async function upsertFacts(db: Kysely<Database>, rows: Iterable<MetricRow>, options: { syncRunId?: number; batchSize?: number } = {}): Promise<WriteResult> {
+  const combined = combineRows(rows);
+  const size = options.batchSize ?? DEFAULT_BATCH;
+  const out: WriteResult = { written: 0, unchanged: 0, deleted: 0, touched: new Set() };
+  for (let i = 0; i < combined.length; i += size) {
+    const batch = combined.slice(i, i + size);
+    const { written, touched } = await db.transaction().execute((trx) => upsertBatch(trx, batch, options.syncRunId ?? null));
+    out.written += written;
+    out.unchanged += batch.length - written;
+    for (const d of touched) out.touched.add(d);
+  }
+  return out;
+}
+
+export interface SliceScope {
+  connector: string;
+  account: string;
+  /** Every date the source was read for; facts on them that the source no longer has are removed. */
+  dates: DateString[];
+}
+
+/**
+ * Makes the stored facts of (connector, account, dates) exactly `rows`, in one transaction:
+ * restated values replace old ones, rows the source dropped are deleted, and a reader never
+ * sees half a day.
+ */
+export async function replaceSlice(db: Kysely<Database>, scope: SliceScope, rows: Iterable<MetricRow>, options: { syncRunId?: number; batchSize?: number } = {}): Promise<WriteResult> {
+  const combined = combineRows(rows);
+  const dates = new Set(scope.dates);
+  for (const r of combined) {
+    if (r.connector !== scope.connector || r.account !== scope.account || !dates.has(r.date)) {
+      throw new Error(`row ${r.connector}/${r.account}/${r.date}/${r.metric} is outside the slice being replaced`);
+    }
+  }
+  const size = options.batchSize ?? DEFAULT_BATCH;
+  return db.transaction().execute(async (trx) => {
+    const out: WriteResult = { written: 0, unchanged: 0, deleted: 0, touched: new Set() };
+    for (let i = 0; i < combined.length; i += size) {
+      const batch = combined.slice(i, i + size);
+      const { written, touched } = await upsertBatch(trx, batch, options.syncRunId ?? null);
+      out.written += written;
+      out.unchanged += batch.length - written;
+      for (const d of touched) out.touched.add(d);
+    }
+    // Every row just written is in the slice now, so the slice holds rows the source dropped
+    // exactly when it holds more rows than were written: counting them is all a sync of
+    // unchanged or growing data pays. Otherwise two steps, each linear whatever the planner
+    // believes: the stored keys not just written (EXCEPT runs as a hash set operation), then
+    // those rows by key. One NOT EXISTS against the unnest was planned as a merge join on
+    // (date, metric) only, or with a fresh table's missing statistics as a nested loop:
+    // quadratic in the campaigns of a day.
+    const sliceDates = [...dates];
+    const stored = await sql<{ n: number }>`
+      select count(*)::int as n from metric_facts
+      where connector = ${scope.connector} and account = ${scope.account} and date = any(${sliceDates}::date[])
+    `.execute(trx);
+    let deleted: { rows: Array<{ date: DateString }> } = { rows: [] };
+    if (Number(stored.rows[0]?.n ?? 0) > combined.length) {
+      const keys = { date: [] as string[], campaign: [] as string[], channel: [] as string[], metric: [] as string[] };
+      for (const r of combined) {
+        keys.date.push(r.date);
+        keys.campaign.push(r.campaign ?? '');
+        keys.channel.push(r.channel ?? '');
+        keys.metric.push(r.metric);
+      }
+      const gone = await sql<{ date: DateString; campaign: string; channel: string; metric: string }>`
+        select s.date, s.campaign, s.channel, s.metric from metric_facts s
+        where s.connector = ${scope.connector} and s.account = ${scope.account} and s.date = any(${sliceDates}::date[])
+        except all
+        select k.date, k.campaign, k.channel, k.metric
+        from unnest(${keys.date}::date[], ${keys.campaign}::text[], ${keys.channel}::text[], ${keys.metric}::text[]) as k(date, campaign, channel, metric)
+      `.execute(trx);
+      deleted = await sql<{ date: DateString }>`
+        delete from metric_facts f
+        using unnest(${gone.rows.map((g) => String(g.date))}::date[], ${gone.rows.map((g) => g.campaign)}::text[], ${gone.rows.map((g) => g.channel)}::text[], ${gone.rows.map((g) => g.metric)}::text[])
+          as g(date, campaign, channel, metric)
+        where f.connector = ${scope.connector} and f.account = ${scope.account}
+          and f.date = g.date and f.campaign = g.campaign and f.channel = g.channel and f.metric = g.metric
+        returning f.date::text as date
+      `.execute(trx);
+    }
+    out.deleted = deleted.rows.length;
+    for (const r of deleted.rows) out.touched.add(r.date);
+    return out;
+  });
+}

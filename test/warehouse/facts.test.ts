@@ -1,0 +1,97 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import { pendingMigrations, replaceSlice, upsertFacts, type MetricRow, type Warehouse } from '../../src/warehouse/index.ts';
+import { testWarehouse, warehouseKinds } from '../helpers/warehouse.ts';
+
+function rows(days: string[], campaigns: string[], metric = 'clicks', base = 10): MetricRow[] {
+  const out: MetricRow[] = [];
+  days.forEach((date, d) =>
+    campaigns.forEach((campaign, c) => out.push({ date, connector: 'ads', account: 'acc1', campaign, channel: 'paid_search', metric, value: base + d * 10 + c, currency: null })),
+  );
+  return out;
+}
+
+async function allFacts(wh: Warehouse) {
+  return wh.db.selectFrom('metric_facts').select(['date', 'campaign', 'metric', 'value', 'currency']).orderBy('date').orderBy('campaign').orderBy('metric').execute();
+}
+
+describe.each(warehouseKinds)('fact write path on %s', (kind) => {
+  let wh: Warehouse;
+  beforeAll(async () => {
+    wh = await testWarehouse(kind);
+  });
+  afterAll(async () => {
+    await wh.close();
+  });
+
+  it('has applied every migration', async () => {
+    expect(await pendingMigrations(wh.db)).toEqual([]);
+  });
+
+  it('leaves one copy when the same rows are upserted twice, and reports them unchanged', async () => {
+    await sql`truncate metric_facts`.execute(wh.db);
+    const data = rows(['2026-01-01', '2026-01-02'], ['a', 'b', 'c']);
+    const first = await upsertFacts(wh.db, data, { batchSize: 4 });
+    expect(first.written).toBe(6);
+    const second = await upsertFacts(wh.db, data, { batchSize: 4 });
+    expect(second.written).toBe(0);
+    expect(second.unchanged).toBe(6);
+    expect(second.touched.size).toBe(0);
+    const stored = await allFacts(wh);
+    expect(stored).toHaveLength(6);
+    expect(stored.map((r) => r.value)).toEqual([10, 11, 12, 20, 21, 22]);
+  });
+
+  it('replaces a changed value and reports only its date as touched', async () => {
+    const changed = rows(['2026-01-01', '2026-01-02'], ['a', 'b', 'c']);
+    changed[4]!.value = 99.125;
+    const res = await upsertFacts(wh.db, changed);
+    expect(res.written).toBe(1);
+    expect([...res.touched]).toEqual(['2026-01-02']);
+    const stored = await allFacts(wh);
+    expect(stored).toHaveLength(6);
+    expect(stored.find((r) => r.date === '2026-01-02' && r.campaign === 'b')?.value).toBe(99.125);
+  });
+
+  it('sums rows that land on one key instead of keeping one of them', async () => {
+    await sql`truncate metric_facts`.execute(wh.db);
+    const r = { date: '2026-02-01', connector: 'gsc', account: 'site', campaign: 'shoes', channel: 'organic_search', metric: 'clicks' };
+    await upsertFacts(wh.db, [{ ...r, value: 3 }, { ...r, value: 4 }]);
+    const stored = await allFacts(wh);
+    expect(stored).toEqual([{ date: '2026-02-01', campaign: 'shoes', metric: 'clicks', value: 7, currency: null }]);
+  });
+
+  it('replaceSlice makes the days exactly the new rows: restated, dropped and emptied days', async () => {
+    await sql`truncate metric_facts`.execute(wh.db);
+    await upsertFacts(wh.db, rows(['2026-03-01', '2026-03-02', '2026-03-03'], ['a', 'b']));
+    // Other accounts and days outside the slice must survive untouched.
+    await upsertFacts(wh.db, [{ date: '2026-03-02', connector: 'ads', account: 'acc2', campaign: 'z', metric: 'clicks', value: 5 }]);
+    const restated = rows(['2026-03-02'], ['a'], 'clicks', 500); // campaign b vanished, a changed
+    const res = await replaceSlice(wh.db, { connector: 'ads', account: 'acc1', dates: ['2026-03-02', '2026-03-03'] }, restated);
+    expect(res.written).toBe(1);
+    expect(res.deleted).toBe(3); // 03-02 b, 03-03 a, 03-03 b
+    expect([...res.touched].sort()).toEqual(['2026-03-02', '2026-03-03']);
+    const stored = await wh.db.selectFrom('metric_facts').select(['date', 'account', 'campaign', 'value']).orderBy('date').orderBy('account').orderBy('campaign').execute();
+    expect(stored).toEqual([
+      { date: '2026-03-01', account: 'acc1', campaign: 'a', value: 10 },
+      { date: '2026-03-01', account: 'acc1', campaign: 'b', value: 11 },
+      { date: '2026-03-02', account: 'acc1', campaign: 'a', value: 500 },
+      { date: '2026-03-02', account: 'acc2', campaign: 'z', value: 5 },
+    ]);
+    const again = await replaceSlice(wh.db, { connector: 'ads', account: 'acc1', dates: ['2026-03-02', '2026-03-03'] }, restated);
+    expect(again).toMatchObject({ written: 0, deleted: 0, unchanged: 1 });
+  });
+
+  it('refuses rows outside the slice and writes nothing', async () => {
+    await sql`truncate metric_facts`.execute(wh.db);
+    const stray = rows(['2026-04-02'], ['a']);
+    await expect(replaceSlice(wh.db, { connector: 'ads', account: 'acc1', dates: ['2026-04-01'] }, stray)).rejects.toThrow(/outside the slice/);
+    expect(await allFacts(wh)).toEqual([]);
+  });
+
+  it('keeps currency and exact decimal values', async () => {
+    await sql`truncate metric_facts`.execute(wh.db);
+    await upsertFacts(wh.db, [{ date: '2026-05-01', connector: 'ads', account: 'acc1', metric: 'spend', value: 1234.56, currency: 'EUR' }]);
+    expect(await allFacts(wh)).toEqual([{ date: '2026-05-01', campaign: '', metric: 'spend', value: 1234.56, currency: 'EUR' }]);
+  });
+});
