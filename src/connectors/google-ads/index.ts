@@ -1,0 +1,1 @@
+export { createGoogleAdsConnector, googleAdsConnector, type GoogleAdsOptions } from './connector.ts';

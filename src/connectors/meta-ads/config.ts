@@ -1,0 +1,36 @@
+import { z } from 'zod';
+import { baseMetricNames, moneyMetrics } from '../../metrics/vocabulary.ts';
+import { baseConnectorFields } from '../shared/config.ts';
+
+/** Metric name → the Meta action_types summed into it; names must be base metrics, so KPIs can use them. */
+const actionMap = (money: boolean) =>
+  z.record(z.string(), z.array(z.string().min(1)).min(1)).superRefine((map, ctx) => {
+    for (const metric of Object.keys(map)) {
+      if (!baseMetricNames.has(metric)) {
+        ctx.addIssue({ code: 'custom', path: [metric], message: `"${metric}" is not a base metric (see src/metrics/vocabulary.ts), e.g. ${money ? 'conversion_value' : 'conversions or leads'}` });
+      } else if (moneyMetrics.has(metric) !== money) {
+        ctx.addIssue({ code: 'custom', path: [metric], message: `"${metric}" is ${money ? 'not a money metric; map counts under actions' : 'a money metric; map values under actionValues'}` });
+      }
+    }
+  });
+
+export const metaAdsConfigSchema = z.strictObject({
+  ...baseConnectorFields,
+  type: z.literal('meta_ads'),
+  adAccountIds: z.array(z.string().regex(/^act_\d+$/, 'expected an ad account id like "act_1234567890"')).min(1),
+  accessToken: z.string().min(1),
+  /** When the app requires it ("Require App Secret"), every call carries appsecret_proof. */
+  appSecret: z.string().min(1).optional(),
+  apiVersion: z.string().regex(/^v\d+\.\d+$/).default('v23.0'),
+  /**
+   * Which Meta action_types count towards each of our metrics. `purchase` and `lead` are
+   * Meta's roll-ups (pixel, app and offline together), so listing their parts as well would
+   * count the same conversion twice.
+   */
+  actions: actionMap(false).default({ conversions: ['purchase'], leads: ['lead'] }),
+  actionValues: actionMap(true).default({ conversion_value: ['purchase'] }),
+  /** Windows longer than this many days use an async report run. */
+  asyncAfterDays: z.number().int().min(1).default(14),
+});
+
+export type MetaAdsConfig = z.infer<typeof metaAdsConfigSchema>;

@@ -1,0 +1,1 @@
+export { createMetaAdsConnector, metaAdsConnector, type MetaAdsOptions } from './connector.ts';

@@ -1,0 +1,119 @@
+import { searchconsole, type searchconsole_v1 } from '@googleapis/searchconsole';
+import type { Logger } from '../../log.ts';
+import { abortableSleep, callGoogle, type GaxiosCallOptions, type GoogleCallOptions } from '../shared/google-call.ts';
+import type { Connector, DateWindow, OpenContext, SourceReader } from '../shared/connector.ts';
+import { addDays, daysOf, minDate } from '../shared/dates.ts';
+import { createGoogleAuth } from '../shared/google-auth.ts';
+import type { RetryPolicy, Sleep } from '../shared/http/index.ts';
+import type { SearchConsoleConfig } from './config.ts';
+import { normalizeSearch, rowRecord, searchRecordSchema, type SearchRecord } from './rows.ts';
+
+const SCOPES = ['https://www.googleapis.com/auth/webmasters.readonly'];
+const SERVICE = 'Search Console API';
+/** Search Console reports every site's days in Pacific Time, whatever the site's audience. */
+const SEARCH_CONSOLE_ZONE = 'America/Los_Angeles';
+const MAX_PAGES_PER_DAY = 1_000;
+
+export interface SearchConsoleOptions {
+  sleep?: Sleep;
+  random?: () => number;
+  retry?: Partial<RetryPolicy>;
+  /** Per request; default 60 s. */
+  timeoutMs?: number;
+}
+
+type Client = searchconsole_v1.Searchconsole;
+type QueryBody = searchconsole_v1.Schema$SearchAnalyticsQueryRequest;
+type QueryResponse = searchconsole_v1.Schema$SearchAnalyticsQueryResponse;
+
+function open(config: SearchConsoleConfig, ctx: OpenContext, options: SearchConsoleOptions): SourceReader<SearchRecord> {
+  const auth = createGoogleAuth(config.auth, SCOPES);
+  // As for GA4: refresh once on a 401 even when the clock says the token is still good.
+  auth.client.forceRefreshOnFailure = true;
+  const client: Client = searchconsole({
+    version: 'v1',
+    auth: auth.client as unknown as NonNullable<searchconsole_v1.Options['auth']>,
+    ...(config.baseUrl ? { rootUrl: `${config.baseUrl.replace(/\/+$/, '')}/` } : {}),
+  });
+
+  const query = (siteUrl: string, requestBody: QueryBody, what: string, log: Logger, signal: AbortSignal): Promise<QueryResponse> => {
+    const o: GoogleCallOptions = {
+      service: SERVICE,
+      log,
+      signal,
+      timeoutMs: options.timeoutMs ?? 60_000,
+      retry: options.retry ?? {},
+      sleep: options.sleep ?? abortableSleep,
+      ...(options.random ? { random: options.random } : {}),
+    };
+    return callGoogle<QueryResponse>(
+      what,
+      (call: GaxiosCallOptions) => client.searchanalytics.query({ siteUrl, requestBody }, call) as Promise<{ data: QueryResponse | string }>,
+      o,
+    );
+  };
+
+  return {
+    recordSchema: searchRecordSchema,
+    async describe() {
+      return { currency: null, timeZone: SEARCH_CONSOLE_ZONE };
+    },
+    /**
+     * With dataState 'final' the newest two or three days have no rows yet. Reading them would
+     * commit them empty and move the checkpoint past them; instead the window ends at the
+     * last day Search Console has final data for (the API's own advice: a query by date shows
+     * which days have data), and the lookback picks the rest up once it is final.
+     */
+    async planWindow(siteUrl, proposed) {
+      if (config.dataState !== 'final') return proposed;
+      const res = await query(
+        siteUrl,
+        { startDate: proposed.from, endDate: proposed.to, dimensions: ['date'], dataState: 'final', type: 'web', rowLimit: 25_000 },
+        'searchAnalytics.query (days with final data)',
+        ctx.log,
+        ctx.signal,
+      );
+      const days = (res.rows ?? []).map((r) => r.keys?.[0]).filter((d): d is string => typeof d === 'string').sort();
+      const last = days.at(-1);
+      if (!last) {
+        ctx.log.info({ siteUrl, window: proposed }, 'Search Console has no final data in the window yet');
+        return { from: proposed.from, to: addDays(proposed.from, -1) };
+      }
+      return { from: proposed.from, to: minDate(proposed.to, last) };
+    },
+    /** Rows come sorted by clicks, so each day is its own query and days come out in order. */
+    async *read(siteUrl, window: DateWindow, read) {
+      for (const day of daysOf(window)) {
+        let startRow = 0;
+        for (let page = 0; ; page++) {
+          if (page >= MAX_PAGES_PER_DAY) throw new Error(`Search Console paging for ${siteUrl} on ${day} did not end after ${MAX_PAGES_PER_DAY} pages`);
+          const res = await query(
+            siteUrl,
+            { startDate: day, endDate: day, dimensions: ['date', 'query', 'page'], type: 'web', dataState: config.dataState, rowLimit: config.rowLimit, startRow },
+            `searchAnalytics.query ${day} from row ${startRow}`,
+            read.log,
+            read.signal,
+          );
+          const rows = res.rows ?? [];
+          if (rows.length > 0) yield rows.map(rowRecord);
+          startRow += rows.length;
+          // The API caps rowLimit at 25,000, so a short page is the last one.
+          if (rows.length < config.rowLimit) break;
+        }
+      }
+    },
+    normalize: (record) => normalizeSearch(record, config.dimension),
+  };
+}
+
+export function createSearchConsoleConnector(options: SearchConsoleOptions = {}): Connector<SearchConsoleConfig, SearchRecord> {
+  return {
+    type: 'search_console',
+    // Final data settles within about three days; fresh ('all') data changes until then.
+    defaultLookbackDays: () => 3,
+    streams: (config) => config.siteUrls,
+    open: (config, ctx) => open(config, ctx, options),
+  };
+}
+
+export const searchConsoleConnector = createSearchConsoleConnector();

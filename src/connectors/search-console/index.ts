@@ -1,0 +1,1 @@
+export { createSearchConsoleConnector, searchConsoleConnector, type SearchConsoleOptions } from './connector.ts';
