@@ -1,0 +1,210 @@
+import type { AlertCondition, AlertSeries } from '../../config/index.ts';
+import { formatChange, formatValue, type AlertInstance } from '../../notify/index.ts';
+import type { DateString } from '../../warehouse/index.ts';
+import type { Filter } from '../filters.ts';
+import { addDays, daysBetween, periodOf, periodStart, shiftPeriod, type Grain, type Period } from '../periods.ts';
+import { kpiSeries, kpiWindows } from '../series.ts';
+import { judge } from './anomaly.ts';
+import type { Observation, RuleContext } from './types.ts';
+
+type Condition<K extends AlertCondition['kind']> = Extract<AlertCondition, { kind: K }>;
+
+interface SeriesInfo {
+  label: string;
+  unit: AlertInstance['unit'];
+  currency?: string;
+}
+
+function seriesInfo(ctx: RuleContext, kpi: string): SeriesInfo {
+  const def = ctx.catalogue.get(kpi);
+  if (!def) throw new Error(`KPI '${kpi}' is not in the catalogue`);
+  return { label: def.label, unit: def.unit, ...(def.unit === 'currency' ? { currency: ctx.config.reporting.currency } : {}) };
+}
+
+function instanceOf(series: AlertSeries, dimensionValue: string): { instance: string; labels: Record<string, string>; name: string } {
+  if (series.dimension === 'all') return { instance: '', labels: {}, name: series.kpi };
+  return {
+    instance: `${series.dimension}=${dimensionValue}`,
+    labels: { [series.dimension]: dimensionValue },
+    name: `${series.kpi}{${series.dimension}=${dimensionValue}}`,
+  };
+}
+
+function titled(info: SeriesInfo, series: AlertSeries, dimensionValue: string): string {
+  return series.dimension === 'all' ? info.label : `${info.label} (${series.dimension} ${dimensionValue || '(none)'})`;
+}
+
+export function describePeriod(p: Period, grain: Grain, partial: boolean): string {
+  const soFar = partial ? ' so far' : '';
+  switch (grain) {
+    case 'day':
+      return `on ${p.start}${soFar}`;
+    case 'week':
+      return `in the week of ${p.start}${soFar}`;
+    case 'month':
+      return `in ${p.start.slice(0, 7)}${soFar}`;
+    case 'quarter':
+      return `in ${p.start.slice(0, 4)}-Q${Math.floor(Number(p.start.slice(5, 7)) / 3) + 1}${soFar}`;
+  }
+}
+
+/** The period a rule looks at: the last complete one, or the current one up to today. */
+function watchedPeriod(ctx: RuleContext, series: AlertSeries): { period: Period; to: DateString; partial: boolean } {
+  const weekStart = ctx.config.reporting.weekStart;
+  const current = periodOf(ctx.asOf, series.grain, weekStart);
+  if (series.period === 'current') return { period: current, to: ctx.asOf, partial: current.end > ctx.asOf };
+  const last = periodOf(shiftPeriod(current.start, series.grain, -1), series.grain, weekStart);
+  return { period: last, to: last.end, partial: false };
+}
+
+const filterOf = (series: AlertSeries): { filter?: Filter } => (series.filter ? { filter: series.filter as Filter } : {});
+
+/** Dimension values seen before but absent now still get an observation: they have no data. */
+function noData(series: AlertSeries, info: SeriesInfo, dimensionValue: string, when: string): Observation {
+  const id = instanceOf(series, dimensionValue);
+  const summary = `${titled(info, series, dimensionValue)} has no value ${when}`;
+  return { instance: id.instance, labels: id.labels, seen: { kind: 'no_data', reason: summary }, alert: { series: id.name, value: null, unit: info.unit, ...(info.currency ? { currency: info.currency } : {}) }, summary };
+}
+
+export async function thresholdRule(ctx: RuleContext): Promise<Observation[]> {
+  const series = ctx.rule.series!;
+  const cond = ctx.rule.condition as Condition<'threshold'>;
+  const info = seriesInfo(ctx, series.kpi);
+  const { period, to, partial } = watchedPeriod(ctx, series);
+  const when = describePeriod(period, series.grain, partial);
+  const points = await kpiSeries(ctx.db, ctx.config, { kpi: series.kpi, grain: series.grain, dimension: series.dimension, from: period.start, to, ...filterOf(series) });
+  const fmt = (v: number) => formatValue(v, info.unit, info.currency);
+  return points.map((p) => {
+    if (p.value === null) return noData(series, info, p.dimensionValue, when);
+    const v = p.value;
+    const id = instanceOf(series, p.dimensionValue);
+    const breach = cond.op === 'below' ? v < cond.threshold : v > cond.threshold;
+    const recovery = cond.recovery ?? cond.threshold;
+    const clear = cond.op === 'below' ? v >= recovery : v <= recovery;
+    const relation = breach
+      ? `is ${cond.op} ${fmt(cond.threshold)}`
+      : clear
+        ? `is not ${cond.op} ${fmt(cond.threshold)}`
+        : `is not ${cond.op} ${fmt(cond.threshold)} but not back to ${fmt(recovery)} yet`;
+    const summary = `${titled(info, series, p.dimensionValue)} ${fmt(v)} ${relation} ${when}`;
+    return {
+      instance: id.instance,
+      labels: id.labels,
+      seen: { kind: 'value', breach, clear: breach ? false : clear, reason: summary },
+      alert: { series: id.name, value: v, threshold: cond.threshold, unit: info.unit, ...(info.currency ? { currency: info.currency } : {}) },
+      summary,
+    };
+  });
+}
+
+/** The window compared with the watched one: the same stretch `against` periods earlier. */
+function comparisonWindows(ctx: RuleContext, series: AlertSeries, cond: Condition<'change'>): { current: Period; earlier: Period; partial: boolean } {
+  const weekStart = ctx.config.reporting.weekStart;
+  if (cond.toDate) {
+    const current = { start: periodStart(ctx.asOf, series.grain, weekStart), end: ctx.asOf };
+    const earlierPeriod = periodOf(shiftPeriod(current.start, series.grain, -cond.against), series.grain, weekStart);
+    const sameLength = addDays(earlierPeriod.start, daysBetween(current.start, ctx.asOf));
+    return { current, earlier: { start: earlierPeriod.start, end: sameLength < earlierPeriod.end ? sameLength : earlierPeriod.end }, partial: true };
+  }
+  const { period } = watchedPeriod(ctx, { ...series, period: 'last' });
+  return { current: period, earlier: periodOf(shiftPeriod(period.start, series.grain, -cond.against), series.grain, weekStart), partial: false };
+}
+
+export async function changeRule(ctx: RuleContext): Promise<Observation[]> {
+  const series = ctx.rule.series!;
+  const cond = ctx.rule.condition as Condition<'change'>;
+  const info = seriesInfo(ctx, series.kpi);
+  const { current, earlier, partial } = comparisonWindows(ctx, series, cond);
+  const when = describePeriod(current, series.grain, partial);
+  const rows = await kpiWindows(ctx.db, ctx.config, { kpi: series.kpi, windows: [earlier, current], dimension: series.dimension, ...filterOf(series) });
+  const fmt = (v: number) => formatValue(v, info.unit, info.currency);
+  const against = cond.against === 1 ? `the ${series.grain} before` : `${cond.against} ${series.grain}s before`;
+  return rows.map((row) => {
+    const [previous = null, value = null] = row.values;
+    const id = instanceOf(series, row.dimensionValue);
+    const pct = value !== null && previous !== null && previous !== 0 ? ((value - previous) / Math.abs(previous)) * 100 : null;
+    const measured = cond.by === 'percent' ? pct : value !== null && previous !== null ? value - previous : null;
+    if (value === null || previous === null || measured === null) {
+      const o = noData(series, info, row.dimensionValue, `${when} or ${against} to compare with`);
+      return { ...o, alert: { ...o.alert, value, previous } };
+    }
+    // Positive when the change goes the watched way.
+    const signed = cond.op === 'drop' ? -measured : cond.op === 'rise' ? measured : Math.abs(measured);
+    const breach = signed >= cond.threshold;
+    const clear = !breach && (cond.recovery === undefined || signed < cond.recovery);
+    const amount = cond.by === 'percent' ? formatChange(measured) : `${measured >= 0 ? '+' : '−'}${fmt(Math.abs(measured))}`;
+    const limit = cond.by === 'percent' ? `${cond.threshold}%` : fmt(cond.threshold);
+    const summary = `${titled(info, series, row.dimensionValue)} ${fmt(value)} ${when}, ${amount} against ${fmt(previous)} ${against} (limit ${cond.op === 'any' ? '±' : cond.op === 'drop' ? '−' : '+'}${limit})`;
+    return {
+      instance: id.instance,
+      labels: id.labels,
+      seen: { kind: 'value', breach, clear, reason: summary },
+      alert: { series: id.name, value, previous, changePct: pct, unit: info.unit, ...(info.currency ? { currency: info.currency } : {}) },
+      summary,
+    };
+  });
+}
+
+export async function anomalyRule(ctx: RuleContext): Promise<Observation[]> {
+  const series = ctx.rule.series!;
+  const cond = ctx.rule.condition as Condition<'anomaly'>;
+  const info = seriesInfo(ctx, series.kpi);
+  const { period } = watchedPeriod(ctx, series);
+  // The same weekday for daily series; for longer grains the periods just before.
+  const lag = series.grain === 'day' ? 7 : 1;
+  const earliest = shiftPeriod(period.start, series.grain, -lag * cond.lookback);
+  const points = await kpiSeries(ctx.db, ctx.config, { kpi: series.kpi, grain: series.grain, dimension: series.dimension, from: earliest, to: period.end, ...filterOf(series) });
+  const historyStarts = new Set(Array.from({ length: cond.lookback }, (_, k) => shiftPeriod(period.start, series.grain, -lag * (k + 1))));
+
+  const volumeKpi = cond.minVolume?.kpi ?? series.kpi;
+  const volumes = new Map<string, number | null>();
+  if (cond.minVolume) {
+    const v = await kpiSeries(ctx.db, ctx.config, { kpi: volumeKpi, grain: series.grain, dimension: series.dimension, from: period.start, to: period.end, ...filterOf(series) });
+    for (const p of v) volumes.set(p.dimensionValue, p.value);
+  }
+
+  const byValue = new Map<string, { value: number | null; history: number[] }>();
+  for (const p of points) {
+    const entry = byValue.get(p.dimensionValue) ?? { value: null, history: [] };
+    if (p.periodStart === period.start) entry.value = p.value;
+    else if (historyStarts.has(p.periodStart) && p.value !== null) entry.history.push(p.value);
+    byValue.set(p.dimensionValue, entry);
+  }
+
+  const when = describePeriod(period, series.grain, false);
+  const fmt = (v: number) => formatValue(v, info.unit, info.currency);
+  const usual = series.grain === 'day' ? `the same weekday over ${cond.lookback} weeks` : `the ${cond.lookback} ${series.grain}s before`;
+  const minHistory = cond.minHistory ?? Math.min(cond.lookback, 4);
+  const out: Observation[] = [];
+  for (const [dimensionValue, { value, history }] of [...byValue].sort(([a], [b]) => a.localeCompare(b))) {
+    if (value === null) {
+      out.push(noData(series, info, dimensionValue, when));
+      continue;
+    }
+    const id = instanceOf(series, dimensionValue);
+    const name = titled(info, series, dimensionValue);
+    const verdict = judge(value, history, { sensitivity: cond.sensitivity, minHistory, direction: cond.direction, minDelta: cond.minDelta, minDeltaPct: cond.minDeltaPct });
+    const alert: AlertInstance = { series: id.name, value, unit: info.unit, ...(info.currency ? { currency: info.currency } : {}) };
+    if (verdict.kind === 'insufficient') {
+      const summary = `${name} ${fmt(value)} ${when}: ${verdict.have} of ${verdict.need} earlier values needed to judge it`;
+      out.push({ instance: id.instance, labels: id.labels, seen: { kind: 'value', breach: false, clear: true, reason: summary }, alert, summary });
+      continue;
+    }
+    const { band: b } = verdict;
+    const range = `${fmt(b.lower)}–${fmt(b.upper)}`;
+    const volume = volumes.get(dimensionValue) ?? null;
+    const lowVolume = cond.minVolume !== undefined && (volume === null || volume < cond.minVolume.value);
+    const breach = verdict.kind === 'anomaly' && !lowVolume;
+    let summary = `${name} ${fmt(value)} ${when} is ${verdict.side === 'inside' ? 'within' : verdict.side} its usual range ${range} (median ${fmt(b.median)} of ${usual})`;
+    if (verdict.kind === 'small') summary += '; too small a change to alert';
+    else if (verdict.kind === 'anomaly' && lowVolume) summary += `; ignored: ${volumeKpi} ${volume ?? 'n/a'} is under the minimum volume ${cond.minVolume!.value}`;
+    out.push({
+      instance: id.instance,
+      labels: id.labels,
+      seen: { kind: 'value', breach, clear: !breach, reason: summary },
+      alert: { ...alert, threshold: verdict.side === 'above' ? b.upper : b.lower, previous: b.median, changePct: verdict.deltaPct },
+      summary,
+    });
+  }
+  return out;
+}
