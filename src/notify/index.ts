@@ -1,0 +1,14 @@
+export type { AlertInstance, AlertNotification, Channel, Digest, DigestGoal, DigestOkr, GoalStatus, KpiLine, Severity, Unit } from './types.ts';
+export { formatValue, formatChange, formatTime } from './format.ts';
+export { renderSlackMessage, renderDigestSlack, type SlackMessage, type SlackBlock } from './slack-render.ts';
+export { renderEmail, renderDigestEmail, type RenderedEmail, type InlineImage } from './email-render.ts';
+export { sparklinePng, type SparklineOptions } from './sparkline.ts';
+export { SlackWebhookChannel, SlackBotChannel, type SlackWebhookOptions, type SlackBotOptions } from './slack.ts';
+export { EmailChannel, type EmailChannelOptions } from './email.ts';
+export type { Clock, DeliveryOptions } from './delivery.ts';
+export { channelConfigSchema, createChannel, type ChannelConfig, type ChannelConfigInput, type CreateChannelOptions } from './config.ts';
+export { deliverOutbox, notificationId, type DeliverOptions, type DeliverResult, type OutboxConfig } from './outbox.ts';
+export type { OutboxEvent, OutboxPayload } from './outbox-types.ts';
+export { addSilence, endSilence, listSilences, activeSilences, parseMatcher, formatMatcher, matchesAll, type Matcher, type NewSilence, type Silence } from './silences.ts';
+export { activeMute, muteEnd, describeMute, type ActiveMute } from './mute.ts';
+export { buildDigest, sendDigest, digestFiles, digestPeriod, type DigestConfig, type DigestFiles, type DigestSettings, type SendDigestOptions, type SendDigestResult } from './digest.ts';

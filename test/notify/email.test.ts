@@ -1,0 +1,153 @@
+import { createServer, type AddressInfo } from 'node:net';
+import pngjs from 'pngjs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigError, TransientError } from '../../src/errors.ts';
+import { EmailChannel, renderDigestEmail, renderEmail, type EmailChannelOptions } from '../../src/notify/index.ts';
+import { alert, digest, quietLogger, startSmtp, type SmtpCatcher } from './helpers.ts';
+
+const { PNG } = pngjs;
+
+let catchers: SmtpCatcher[] = [];
+afterEach(async () => {
+  await Promise.all(catchers.map((c) => c.close()));
+  catchers = [];
+});
+
+async function smtp(...args: Parameters<typeof startSmtp>): Promise<SmtpCatcher> {
+  const c = await startSmtp(...args);
+  catchers.push(c);
+  return c;
+}
+
+function channel(port: number, overrides: Partial<EmailChannelOptions> = {}): EmailChannel {
+  return new EmailChannel({
+    host: '127.0.0.1',
+    port,
+    secure: false,
+    from: 'KPI alerts <kpi@example.com>',
+    to: ['ops@example.com', 'cmo@example.com'],
+    timeoutMs: 5000,
+    logger: quietLogger,
+    ...overrides,
+  });
+}
+
+async function failure(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected a failure');
+}
+
+function smtpError(message: string, responseCode: number): Error {
+  return Object.assign(new Error(message), { responseCode });
+}
+
+describe('renderEmail', () => {
+  it('puts status, rule and severity in the subject', () => {
+    expect(renderEmail(alert()).subject).toBe('[FIRING] CTR too low (critical)');
+    expect(renderEmail(alert({ status: 'resolved' })).subject).toBe('[RESOLVED] CTR too low');
+    expect(renderEmail(alert({ ruleName: 'a\r\nBcc: x@evil' })).subject).toBe('[FIRING] a Bcc: x@evil (critical)');
+  });
+
+  it('escapes HTML and leaves out columns no instance has', () => {
+    const { html } = renderEmail(alert({ summary: '<script>x</script>', instances: [{ series: 'a&b', value: 5, unit: 'count' }] }));
+    expect(html).toContain('&lt;script&gt;x&lt;/script&gt;');
+    expect(html).toContain('a&amp;b');
+    expect(html).not.toContain('Threshold');
+  });
+});
+
+describe('EmailChannel', () => {
+  it('delivers an alert with subject, HTML table, plain text and the times in the zone', async () => {
+    const server = await smtp();
+    const received = server.next();
+    await channel(server.port).send(alert({ status: 'resolved', endsAt: '2024-05-06T14:35:00Z' }));
+    const mail = await received;
+
+    expect(mail.subject).toBe('[RESOLVED] CTR too low');
+    expect(mail.messageId).toBe('<alert-outbox-42@kpi-pipeline>');
+    expect(mail.headers.get('x-kpi-alert-id')).toBe('outbox-42');
+    const to = Array.isArray(mail.to) ? mail.to : [mail.to];
+    expect(to.flatMap((a) => a?.value.map((v) => v.address))).toEqual(['ops@example.com', 'cmo@example.com']);
+
+    const html = String(mail.html);
+    expect(html).toContain('RESOLVED');
+    expect(html).toContain('#2eb886');
+    expect(html).toMatch(/<th[^>]*>Threshold<\/th>/);
+    expect(html).toMatch(/<td[^>]*>1\.2%<\/td>/);
+    expect(html).toContain('Started: 2024-05-06 14:30 GMT+2 (Europe/Berlin)');
+
+    expect(mail.text).toContain('CTR (paid_search) 1.2% is below 2%');
+    expect(mail.text).toContain('- ctr{channel=paid_search}, value 1.2%, threshold 2.0%, previous 1.8%, change −33.3%');
+    expect(mail.text).toContain('Resolved: 2024-05-06 16:35 GMT+2 (Europe/Berlin) (lasted 2h 5m)');
+  });
+
+  it('delivers the digest with the sparklines as inline CID images that decode to the requested size', async () => {
+    const server = await smtp();
+    const received = server.next();
+    await channel(server.port).sendDigest(digest());
+    const mail = await received;
+
+    expect(mail.subject).toBe('Weekly marketing digest — Week 19 (6–12 May 2024)');
+    expect(mail.text).toContain('Revenue: EUR 12,500.00 (+13.6%; previous EUR 11,000.00)');
+    expect(mail.text).toContain('- Q2 revenue: 52% (expected 60%), at risk');
+    const html = String(mail.html);
+    const cids = [...html.matchAll(/<img src="cid:([^"]+)"/g)].map((m) => m[1]);
+    // North star plus two KPIs.
+    expect(cids).toHaveLength(3);
+    expect(mail.attachments).toHaveLength(3);
+    for (const cid of cids) {
+      const att = mail.attachments.find((a) => a.cid === cid);
+      expect(att, `attachment for cid ${cid}`).toBeDefined();
+      expect(att!.contentType).toBe('image/png');
+      expect(att!.contentDisposition).toBe('inline');
+      const png = PNG.sync.read(att!.content);
+      expect([png.width, png.height]).toEqual([120, 32]);
+    }
+    expect(html).toContain('Grow the paid funnel');
+    expect(html).toContain('bgcolor="#f79009"'); // the at-risk goal's bar
+  });
+
+  it('renders sparklines at the size asked for', () => {
+    const { html, attachments } = renderDigestEmail(digest(), { sparkline: { width: 200, height: 40 } });
+    expect(html).toContain('width="200" height="40"');
+    const png = PNG.sync.read(attachments[0]!.content);
+    expect([png.width, png.height]).toEqual([200, 40]);
+  });
+
+  it('turns a permanent 5xx rejection into a ConfigError', async () => {
+    const server = await smtp({ onRcptTo: (_address, _session, cb) => cb(smtpError('Mailbox unavailable', 550)) });
+    const err = await failure(channel(server.port).send(alert()));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toContain('550');
+    expect(err.message).toContain('channels.email');
+  });
+
+  it('turns a 4xx deferral into a TransientError', async () => {
+    const server = await smtp({ onMailFrom: (_address, _session, cb) => cb(smtpError('Try again later', 451)) });
+    const err = await failure(channel(server.port).send(alert()));
+    expect(err).toBeInstanceOf(TransientError);
+    expect(err.message).toContain('451');
+  });
+
+  it('turns a refused login into a ConfigError without the password', async () => {
+    const server = await smtp({ allowInsecureAuth: true, onAuth: (_auth, _session, cb) => cb(smtpError('Invalid username or password', 535)) });
+    const pass = 'smtp-pass-9f8e7d6c';
+    const err = await failure(channel(server.port, { user: 'kpi', pass }).send(alert()));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toContain('refused the login');
+    expect(err.message).not.toContain(pass);
+  });
+
+  it('turns a refused connection into a TransientError', async () => {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const { port } = probe.address() as AddressInfo;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const err = await failure(channel(port).send(alert()));
+    expect(err).toBeInstanceOf(TransientError);
+  });
+});
