@@ -1,0 +1,260 @@
+import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
+import type { Kysely } from 'kysely';
+import type { Config } from './config/index.ts';
+import { connectorFor, connectorRegistry, runSync, type AnyConnector } from './connectors/index.ts';
+import { ConfigError } from './errors.ts';
+import { memoryGate, redisGate, startEmbedded, startQueueMode, type DateRange, type SyncGate, type Embedded, type PipelineHandlers, type QueueMode, type QueueTuning, type Role } from './jobs/index.ts';
+import { logger, type Logger } from './log.ts';
+import cron from 'node-cron';
+import { errorMessage } from './errors.ts';
+import { evaluateGoals, recompute } from './metrics/index.ts';
+import { createAlertsEngine, startAlertLoop, type AlertLoop } from './metrics/alerts/index.ts';
+import { sendDigest } from './notify/index.ts';
+import { createPipelineMetrics, createServer, type MetricsSources, type PipelineMetrics } from './server/index.ts';
+import { abandonRuns, abandonStaleRuns, unfinishedRuns, type Database, type Warehouse } from './warehouse/index.ts';
+
+export type ConnectorRegistry = Partial<Record<string, AnyConnector>>;
+
+/** What the pipeline needs from src/metrics; tests pass their own to watch the chain. */
+export interface MetricsEngine {
+  recompute(db: Kysely<Database>, config: Config, range: DateRange): Promise<unknown>;
+  evaluateGoals(db: Kysely<Database>, config: Config, asOf: Date): Promise<unknown>;
+}
+
+export const metricsEngine: MetricsEngine = {
+  recompute: (db, config, range) => recompute(db, config, range),
+  evaluateGoals: (db, config, asOf) => evaluateGoals(db, config, asOf),
+};
+
+/** Alert rules and delivery: src/metrics/alerts by default; tests pass their own. */
+export interface AlertsEngine {
+  evaluate(db: Kysely<Database>, config: Config, asOf: Date): Promise<{ outboxIds: number[] }>;
+  deliver(db: Kysely<Database>, config: Config, outboxIds: number[]): Promise<void>;
+}
+
+export interface HandlerDeps {
+  config: Config;
+  db: Kysely<Database>;
+  log: Logger;
+  /** Connector implementations by type; the built-in registry by default. */
+  connectors?: ConnectorRegistry;
+  /** src/metrics by default. */
+  metrics?: MetricsEngine | undefined;
+  alerts?: AlertsEngine | undefined;
+  now?: () => Date;
+}
+
+/** A type with no implementation in this build still gets a run row that says so. */
+function implementationOf(type: string, registry: ConnectorRegistry): AnyConnector {
+  try {
+    return connectorFor(type, registry);
+  } catch (err) {
+    return {
+      type,
+      defaultLookbackDays: () => 0,
+      streams: () => [],
+      open() {
+        throw err;
+      },
+    };
+  }
+}
+
+export function createPipelineHandlers(deps: HandlerDeps): PipelineHandlers {
+  const { config, db, log } = deps;
+  const registry = deps.connectors ?? connectorRegistry;
+  const metrics = deps.metrics ?? metricsEngine;
+  const alerts = deps.alerts ?? createAlertsEngine({ log, ...(deps.now ? { now: deps.now } : {}) });
+  return {
+    async sync(job, ctx = {}) {
+      const cfg = config.connectors.find((c) => c.name === job.connector);
+      if (!cfg) throw new ConfigError(`no connector named "${job.connector}" in ${config.file}`);
+      const jobLog = ctx.log ?? log;
+      // Runs of a dead worker: closed, and the days they committed (never recomputed, and
+      // re-read unchanged by this sync) carried into this sync's chain.
+      let carried: DateRange | null = null;
+      if (ctx.exclusive) {
+        const stale = await unfinishedRuns(db, cfg.name, ctx.jobId);
+        const abandoned = await abandonRuns(db, stale.staleIds);
+        if (abandoned > 0) jobLog.warn({ connector: cfg.name, abandoned, touched: stale.touched }, 'marked runs of a stopped worker as abandoned');
+        carried = stale.touched;
+      }
+      const result = await runSync({
+        db,
+        connector: implementationOf(cfg.type, registry),
+        config: cfg,
+        log: jobLog,
+        configDir: config.configDir,
+        window: job.window,
+        trigger: job.trigger,
+        jobId: ctx.jobId ?? null,
+        signal: ctx.signal,
+        onDay: ctx.onDay,
+        now: deps.now,
+      });
+      const { run } = result;
+      const own = run.touched_from && run.touched_to ? { from: run.touched_from, to: run.touched_to } : null;
+      const touched = own && carried ? { from: own.from < carried.from ? own.from : carried.from, to: own.to > carried.to ? own.to : carried.to } : (own ?? carried);
+      return { ok: result.ok, runId: run.id, run, touched, ...(result.ok ? {} : { error: result.error }) };
+    },
+
+    async recompute(range) {
+      await metrics.recompute(db, config, range);
+    },
+
+    async evaluate(asOf) {
+      await metrics.evaluateGoals(db, config, asOf);
+      return alerts.evaluate(db, config, asOf);
+    },
+
+    async notify(outboxIds) {
+      if (outboxIds.length === 0) return;
+      await alerts.deliver(db, config, outboxIds);
+    },
+  };
+}
+
+export interface AppOptions {
+  config: Config;
+  /** Opened (and migrated) by the caller, who also closes it after stop(). */
+  warehouse: Warehouse;
+  env?: NodeJS.ProcessEnv;
+  log?: Logger;
+  role?: Role;
+  connectors?: ConnectorRegistry;
+  metrics?: MetricsEngine;
+  alerts?: AlertsEngine;
+  tuning?: Partial<QueueTuning>;
+  /** false: no HTTP surface. */
+  http?: { port?: number; host?: string } | false;
+  /** Runs with no heartbeat for this long are closed at start (connectors since removed). */
+  staleRunMs?: number;
+  /** false: no alert loop and no digest schedule (tests of the queue alone). */
+  background?: boolean;
+}
+
+export interface App {
+  mode: 'queue' | 'embedded';
+  handlers: PipelineHandlers;
+  metrics: PipelineMetrics;
+  queue?: QueueMode;
+  embedded?: Embedded;
+  alertLoop?: AlertLoop;
+  digestTask?: { stop(): unknown };
+  server?: FastifyInstance;
+  /** The port the HTTP surface listens on (useful with port 0). */
+  port?: number;
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+export function redisUrlOf(config: Config, env: NodeJS.ProcessEnv): string | undefined {
+  return env.REDIS_URL || config.redis.url || undefined;
+}
+
+/**
+ * The claim on connectors for syncs run by a command (`kpi run --once`, `kpi sync`): with
+ * Redis configured it is the one the workers use, so a command never syncs a connector a
+ * worker is syncing.
+ */
+export function openSyncGate(config: Config, env: NodeJS.ProcessEnv): { gate: SyncGate; close(): Promise<void> } {
+  const url = redisUrlOf(config, env);
+  if (!url) return { gate: memoryGate(), close: async () => {} };
+  const redis = new Redis(url, { maxRetriesPerRequest: 1, connectTimeout: 5_000 });
+  redis.on('error', () => {});
+  return {
+    gate: redisGate(redis, { prefix: config.redis.prefix }),
+    close: async () => {
+      redis.disconnect();
+    },
+  };
+}
+
+/** `kpi start`: queue mode when Redis is configured, otherwise everything in this process. */
+export async function startApp(options: AppOptions): Promise<App> {
+  const { config, warehouse } = options;
+  const db = warehouse.db;
+  const log = options.log ?? logger();
+  const redisUrl = redisUrlOf(config, options.env ?? process.env);
+
+  const sources: MetricsSources = { db };
+  const metrics = createPipelineMetrics(sources);
+  const handlers = metrics.instrument(
+    createPipelineHandlers({ config, db, log, connectors: options.connectors, metrics: options.metrics, alerts: options.alerts }),
+  );
+
+  if (options.role !== 'worker') {
+    const abandoned = await abandonStaleRuns(db, options.staleRunMs ?? 3_600_000);
+    if (abandoned > 0) log.warn({ abandoned }, 'closed runs left running by a stopped process');
+  }
+
+  const app: App = { mode: redisUrl ? 'queue' : 'embedded', handlers, metrics, stop: async () => {} };
+  let stopping: Promise<void> | undefined;
+  app.stop = (timeoutMs = 30_000) => {
+    stopping ??= (async () => {
+      // Jobs first: the probes keep answering while running work winds down.
+      await app.digestTask?.stop();
+      await app.alertLoop?.stop();
+      await app.queue?.stop(timeoutMs);
+      await app.embedded?.stop(timeoutMs);
+      await app.server?.close();
+    })();
+    return stopping;
+  };
+
+  try {
+    if (redisUrl) {
+      app.queue = await startQueueMode({ redisUrl, prefix: config.redis.prefix, connectors: config.connectors, handlers, log, role: options.role ?? 'all', tuning: options.tuning });
+      sources.queues = app.queue.queues;
+    } else {
+      if (options.role && options.role !== 'all') log.info({ role: options.role }, 'no Redis configured: embedded mode runs everything; --role is ignored');
+      app.embedded = startEmbedded({ connectors: config.connectors, handlers, log, retry: { attempts: 3, baseMs: 5_000 } });
+    }
+    // Every scheduler replica runs these: evaluation ticks and outbox claims make them safe
+    // side by side, and without them stale data would go unnoticed when no sync runs at all.
+    if (options.role !== 'worker' && options.background !== false) {
+      app.alertLoop = startAlertLoop(db, config, { log });
+      const digest = config.digest;
+      if (digest) {
+        app.digestTask = cron.schedule(
+          digest.schedule,
+          async () => {
+            try {
+              const r = await sendDigest(db, config, { log });
+              log.info({ sent: r.sent, skipped: r.skipped, failed: r.failed }, 'digest round');
+            } catch (err) {
+              log.warn({ err: errorMessage(err) }, 'digest failed');
+            }
+          },
+          { timezone: digest.timezone },
+        );
+      }
+    }
+    if (options.http !== false) {
+      app.server = await createServer({ db, metrics, redis: app.queue?.redis ?? null, queues: app.queue?.queues ?? null, dashboard: config.server.dashboard, log });
+      await app.server.listen({ port: options.http?.port ?? config.server.port, host: options.http?.host ?? '0.0.0.0' });
+      const address = app.server.server.address();
+      app.port = typeof address === 'object' && address ? address.port : undefined;
+    }
+  } catch (err) {
+    // A half-started app (port taken, Redis refusing) must not keep connections open.
+    await app.stop(0);
+    throw err;
+  }
+  log.info({ mode: app.mode, role: options.role ?? 'all', port: app.port }, 'kpi pipeline started');
+  return app;
+}
+
+/**
+ * Resolves with the first of `signals` the process receives. The handlers are removed then,
+ * so a second signal during a slow shutdown ends the process the default way.
+ */
+export function shutdownSignal(signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT']): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const handler = (signal: NodeJS.Signals) => {
+      for (const s of signals) process.off(s, handler);
+      resolve(signal);
+    };
+    for (const s of signals) process.on(s, handler);
+  });
+}

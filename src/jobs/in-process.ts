@@ -1,0 +1,51 @@
+import type { ConnectorConfig } from '../connectors/index.ts';
+import { isConfigError } from '../errors.ts';
+import { isPass, type GateRefusal, type SyncGate } from './gate.ts';
+import type { DateRange, PipelineHandlers, SyncContext, SyncJob, SyncOutcome } from './types.ts';
+
+/** One sync under the connector's claim, for the runners that have no queue in between. */
+export async function claimedSync(
+  handlers: PipelineHandlers,
+  gate: SyncGate,
+  connector: ConnectorConfig,
+  job: SyncJob,
+  ctx: SyncContext & { jobId: string },
+): Promise<SyncOutcome | GateRefusal> {
+  const entry = await gate.enter({ connector: connector.name, source: connector.type, job: ctx.jobId });
+  if (!isPass(entry)) return entry;
+  try {
+    const signal = ctx.signal ? AbortSignal.any([entry.signal, ctx.signal]) : entry.signal;
+    return await handlers.sync(job, { ...ctx, signal, exclusive: true });
+  } finally {
+    await entry.release();
+  }
+}
+
+export interface RetryPolicy {
+  attempts: number;
+  baseMs: number;
+}
+
+async function retrying<T>(fn: () => Promise<T>, policy: RetryPolicy | undefined): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (isConfigError(err) || !policy || attempt >= policy.attempts) throw err;
+      await new Promise((resolve) => setTimeout(resolve, policy.baseMs * 2 ** (attempt - 1)));
+    }
+  }
+}
+
+export interface Downstream {
+  recomputed: DateRange[];
+  outboxIds: number[];
+}
+
+/** recompute → evaluate → notify for data that changed, the same chain the queues run. */
+export async function runDownstream(handlers: PipelineHandlers, ranges: DateRange[], options: { retry?: RetryPolicy; now?: () => Date } = {}): Promise<Downstream> {
+  for (const range of ranges) await retrying(() => handlers.recompute(range), options.retry);
+  const { outboxIds } = await retrying(() => handlers.evaluate(options.now?.() ?? new Date()), options.retry);
+  if (outboxIds.length > 0) await retrying(() => handlers.notify(outboxIds), options.retry);
+  return { recomputed: ranges, outboxIds };
+}
