@@ -1,0 +1,125 @@
+import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sql } from 'kysely';
+import { addDays } from '../src/connectors/index.ts';
+import { createBenchDatabase } from './lib/env.ts';
+import { startAdsSource } from './lib/google-ads.ts';
+import { int, mb, rate, secs, timer, type BenchContext, type BenchResult } from './lib/report.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+interface ChildReport {
+  maxRssKb: number;
+  vmHwmKb: number | null;
+  startRssKb: number;
+  rowsWritten: number;
+  rowsRead: number;
+  ms: number;
+}
+
+/** `entry` .ts runs through tsx, as bin/kpi.js runs the app; a bundled .mjs runs on plain node. */
+async function syncInChild(args: object, options: { entry?: string; nodeArgs?: string[] } = {}): Promise<ChildReport> {
+  const entry = options.entry ?? path.join(here, 'memory-child.ts');
+  const loader = entry.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...loader, entry, JSON.stringify(args)], {
+    cwd: path.resolve(here, '..'),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, LOG_LEVEL: 'info' },
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  if (code !== 0) throw new Error(`memory child exited ${code}: ${err.slice(-2000)}`);
+  return JSON.parse(out.trim().split('\n').at(-1)!) as ChildReport;
+}
+
+/** memory-child.ts as one ES module (dependencies left as imports), for plain node; null without esbuild. */
+async function bundleChild(): Promise<{ file: string; remove(): void } | null> {
+  let esbuild: { build(options: object): Promise<unknown> };
+  try {
+    // tsx's own compiler; not a dependency of ours, so it may be missing.
+    esbuild = (await import('esbuild' as string)) as typeof esbuild;
+  } catch {
+    return null;
+  }
+  const file = path.join(here, `.memory-child-${process.pid}.mjs`);
+  await esbuild.build({ entryPoints: [path.join(here, 'memory-child.ts')], bundle: true, platform: 'node', format: 'esm', packages: 'external', target: 'node20', outfile: file, logLevel: 'silent' });
+  return { file, remove: () => rmSync(file, { force: true }) };
+}
+
+/**
+ * Memory: one Google Ads sync of ~2,000,000 metric rows (the source's rows are streamed week
+ * by week, committed day by day) in a child process, and its peak RSS. Baseline: the same
+ * sync of a tenth of the days in the same kind of process; a ratio near 1 means memory does
+ * not grow with the size of the source.
+ */
+export async function memoryBench(ctx: BenchContext): Promise<BenchResult> {
+  const total = timer();
+  const size = ctx.quick ? { campaigns: 100, days: 40 } : { campaigns: 1000, days: 200 };
+  const db = await createBenchDatabase('memory');
+  const wh = await db.open(2);
+  const source = await startAdsSource(size);
+  try {
+    const small = { from: addDays(source.window.to, -(Math.ceil(size.days / 10) - 1)), to: source.window.to };
+    const common = { databaseUrl: db.url, adsUrl: source.fakeUrl, tokenUrl: source.tokenUrl };
+    ctx.progress(`memory: baseline sync of ${small.from}..${small.to} in a child process`);
+    const base = await syncInChild({ ...common, window: small });
+    await sql`truncate metric_facts, checkpoints, sync_runs`.execute(wh.db);
+    ctx.progress(`memory: sync of ${source.window.from}..${source.window.to} in a child process`);
+    const big = await syncInChild({ ...common, window: source.window });
+    // Where the peak comes from, in full runs only: the same sync with V8's old space capped
+    // (so the heap cannot grow lazily), and compiled ahead of time (no tsx loader thread).
+    const variants: string[] = [];
+    let variantMs = 0;
+    if (!ctx.quick) {
+      await sql`truncate metric_facts, checkpoints, sync_runs`.execute(wh.db);
+      ctx.progress('memory: the same sync with --max-old-space-size=128');
+      const capped = await syncInChild({ ...common, window: source.window }, { nodeArgs: ['--max-old-space-size=128'] });
+      variantMs += capped.ms;
+      variants.push(`the same sync with node --max-old-space-size=128: peak ${mb(capped.maxRssKb * 1024)} (${secs(capped.ms)}); the difference is V8 heap the garbage collector had not yet reclaimed, not data held`);
+      const bundle = await bundleChild();
+      if (bundle) {
+        try {
+          await sql`truncate metric_facts, checkpoints, sync_runs`.execute(wh.db);
+          ctx.progress('memory: the same sync compiled ahead of time (esbuild bundle, plain node)');
+          const compiled = await syncInChild({ ...common, window: source.window }, { entry: bundle.file });
+          variantMs += compiled.ms;
+          variants.push(`the same sync compiled ahead of time (esbuild bundle on plain node, no tsx): peak ${mb(compiled.maxRssKb * 1024)}, ${mb(compiled.startRssKb * 1024)} after start-up (${secs(compiled.ms)})`);
+        } finally {
+          bundle.remove();
+        }
+      } else variants.push('esbuild not found: the compiled variant was skipped');
+    }
+    const peak = big.maxRssKb * 1024;
+    const basePeak = base.maxRssKb * 1024;
+    const ratio = peak / basePeak;
+    return {
+      name: 'memory',
+      size: `${int(big.rowsWritten)} metric rows (${int(big.rowsRead)} Google Ads rows, ${size.days} days); baseline ${int(base.rowsWritten)} rows`,
+      setupMs: total() - big.ms - base.ms - variantMs,
+      totalMs: total(),
+      figures: [
+        {
+          id: 'peak-rss',
+          title: 'Peak RSS of a process running one large sync (maxRSS), against the same sync of a tenth of the days',
+          value: `${mb(peak)} peak RSS for ${int(big.rowsWritten)} rows (${secs(big.ms)}, ${rate(big.rowsWritten, big.ms, 'rows')})`,
+          baseline: `${mb(basePeak)} for ${int(base.rowsWritten)} rows`,
+          ratio,
+          ...(ctx.quick ? {} : { target: '< 300 MB', pass: peak < 300 * 1024 * 1024 }),
+          notes: [
+            `VmHWM ${big.vmHwmKb === null ? 'n/a' : mb(big.vmHwmKb * 1024)}; RSS right after start-up (imports, before the sync) ${mb(big.startRssKb * 1024)}; the child runs the TypeScript through tsx like bin/kpi.js; the fake source runs in the parent process`,
+            ...variants,
+          ],
+        },
+      ],
+    };
+  } finally {
+    await source.close();
+    await wh.close();
+    await db.drop();
+  }
+}
