@@ -1,0 +1,330 @@
+import { readFileSync } from 'node:fs';
+import { sql, type Kysely } from 'kysely';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { configChecks } from '../../src/checks.ts';
+import { parseConfig } from '../../src/config/index.ts';
+import { addDays, connectorFor, runSync, todayIn } from '../../src/connectors/index.ts';
+import { recompute } from '../../src/metrics/index.ts';
+import { createDataset, startSandbox, type Sandbox } from '../../src/sandbox/index.ts';
+import { migrateToLatest, openWarehouse, type Database, type Warehouse } from '../../src/warehouse/index.ts';
+import { testDatabaseUrlWithSchema } from '../helpers/warehouse.ts';
+import { capturedLogger, report, secretScanCase, secretValue, seededRandom, sleep, spawnWorker, startDelayProxy, stopAll, waitFor, workDir, type Proc } from './helpers.ts';
+
+const KILLS = 20;
+const SEED = Number(process.env.CHAOS_SEED ?? Date.now() % 100_000);
+const DAYS = 60;
+/** Each answer from a fake comes this late, so one sync takes seconds and can be killed anywhere in it. */
+const DELAY_MS = 100;
+
+// Short locks: a dead worker's job is handed out again after about two seconds. The claim
+// outlives that, so only the recovered job (not the next tick) takes the connector over.
+const TUNING = { lockDurationMs: 1_500, stalledIntervalMs: 1_000, gateTtlMs: 6_000, backoffMs: 200, busyDelayMs: 300 };
+
+function configYaml(prefix: string, start: string, customers: string[]): string {
+  const common = `    startDate: ${start}\n    schedule: "*/2 * * * * *"\n    lookbackDays: 20`;
+  return `
+reporting: { currency: EUR, timezone: UTC, fxRates: { USD: 0.92 } }
+redis: { prefix: ${prefix} }
+kpis:
+  - { name: paid_ctr, formula: clicks / impressions, unit: percent }
+  - { name: order_value, formula: revenue / orders, unit: currency }
+connectors:
+  - name: gads
+    type: google_ads
+    customerIds: ${JSON.stringify(customers)}
+    loginCustomerId: "\${var:ADS_LOGIN}"
+    developerToken: "\${env:ADS_DEVELOPER_TOKEN}"
+    baseUrl: \${var:ADS_URL}
+    auth: { type: oauth, clientId: "\${var:G_CLIENT_ID}", clientSecret: "\${env:G_CLIENT_SECRET}", refreshToken: "\${env:G_REFRESH_TOKEN}", tokenUrl: "\${var:G_TOKEN_URL}" }
+${common}
+  - name: meta
+    type: meta_ads
+    adAccountIds: ["\${var:META_ACCOUNT}"]
+    accessToken: "\${env:META_TOKEN}"
+    baseUrl: \${var:META_URL}
+${common}
+  - name: sendgrid
+    type: sendgrid
+    apiKey: "\${env:SENDGRID_KEY}"
+    baseUrl: \${var:SENDGRID_URL}
+    categories: [newsletter, transactional]
+${common}
+  - name: shop
+    type: http_json
+    url: \${var:SHOP_URL}/admin/api/2025-01/orders.json
+    params: { status: any, created_at_min: "{from}T00:00:00", created_at_max: "{to}T23:59:59", limit: "40" }
+    auth: { type: header, name: X-Shopify-Access-Token, value: "\${env:SHOP_TOKEN}" }
+    pagination: { type: link_header }
+    recordsPath: orders
+    timezone: Europe/Berlin
+    fields:
+      id: id
+      date: created_at
+      currency: currency
+      metrics:
+        orders: { count: true }
+        revenue: { sum: total_price }
+${common}
+`;
+}
+
+async function allFacts(db: Kysely<Database>): Promise<string[]> {
+  const rows = await db.selectFrom('metric_facts').select(['connector', 'account', 'date', 'campaign', 'channel', 'metric', 'value', 'currency']).execute();
+  return rows.map((f) => `${f.connector}|${f.account}|${f.date}|${f.campaign}|${f.channel}|${f.metric}|${f.value}|${f.currency}`).sort();
+}
+
+async function allKpiValues(db: Kysely<Database>): Promise<string[]> {
+  const rows = await db.selectFrom('kpi_values').select(['kpi', 'grain', 'period_start', 'period_end', 'dimension', 'dimension_value', 'value']).execute();
+  return rows.map((v) => `${v.kpi}|${v.grain}|${v.period_start}|${v.period_end}|${v.dimension}|${v.dimension_value}|${Number(v.value).toPrecision(12)}`).sort();
+}
+
+describe(`crash: ${KILLS} SIGKILLs of workers in the middle of multi-day syncs (seed ${SEED})`, () => {
+  const wd = workDir('crash');
+  const prefix = `${inject('redisPrefix')}-crash`;
+  const today = todayIn('UTC');
+  const start = addDays(today, -(DAYS - 1));
+  let sb: Sandbox;
+  const proxies: Array<{ url: string; close(): Promise<void> }> = [];
+  let clean: { url: string; drop(): Promise<void> };
+  let chaos: { url: string; drop(): Promise<void> };
+  let wh: Warehouse;
+  const secrets: Record<string, string> = {};
+  let env: Record<string, string>;
+  const replicas: Proc[] = [];
+  const { log, lines } = capturedLogger('info');
+
+  beforeAll(async () => {
+    sb = await startSandbox(createDataset({ seed: 29, endDate: today, days: DAYS + 10 }));
+    // Keys of our own, so a leak of them cannot be mistaken for anything else.
+    secrets.SENDGRID_KEY = `SG.${secretValue('sendgrid')}`;
+    secrets.SHOP_TOKEN = `shpat_${secretValue('shop')}`;
+    sb.fakes.sendgrid.credentials.add(secrets.SENDGRID_KEY);
+    sb.fakes.shop.credentials.add(secrets.SHOP_TOKEN);
+    secrets.ADS_DEVELOPER_TOKEN = sb.credentials.googleAds.developerToken;
+    secrets.G_CLIENT_SECRET = sb.credentials.google.oauthClient.clientSecret;
+    secrets.G_REFRESH_TOKEN = sb.credentials.google.oauthClient.refreshToken;
+    secrets.META_TOKEN = sb.credentials.meta.accessToken;
+    const slow = async (url: string) => {
+      const p = await startDelayProxy(url, DELAY_MS);
+      proxies.push(p);
+      return p.url;
+    };
+    env = {
+      ...secrets,
+      ADS_LOGIN: sb.credentials.googleAds.loginCustomerId,
+      ADS_URL: await slow(sb.urls.googleAds),
+      G_CLIENT_ID: sb.credentials.google.oauthClient.clientId,
+      G_TOKEN_URL: sb.credentials.google.tokenUrl,
+      META_ACCOUNT: sb.credentials.meta.adAccountId,
+      META_URL: await slow(sb.urls.meta),
+      SENDGRID_URL: await slow(sb.urls.sendgrid),
+      SHOP_URL: await slow(sb.urls.shop),
+    };
+    clean = await testDatabaseUrlWithSchema();
+    chaos = await testDatabaseUrlWithSchema();
+    wh = await openWarehouse({ url: chaos.url, poolSize: 2 });
+    await migrateToLatest(wh.db);
+  }, 60_000);
+
+  afterAll(async () => {
+    await stopAll(replicas, 'SIGKILL');
+    await wh?.close();
+    await clean?.drop();
+    await chaos?.drop();
+    for (const p of proxies) await p.close();
+    await sb?.close();
+    wd.cleanup();
+  });
+
+  it('a clean, uninterrupted run: one sync per connector, then a full recompute', async () => {
+    const t0 = Date.now();
+    const config = parseConfig(configYaml(prefix, start, sb.credentials.googleAds.customerIds), wd.path('kpi.yaml'), { env, checks: configChecks });
+    const cleanWh = await openWarehouse({ url: clean.url, poolSize: 2 });
+    try {
+      await migrateToLatest(cleanWh.db);
+      for (const c of config.connectors) {
+        const res = await runSync({ db: cleanWh.db, connector: connectorFor(c.type), config: c, log });
+        expect(res.run.status, res.run.error ?? '').toBe('succeeded');
+      }
+      await recompute(cleanWh.db, config);
+      const facts = await allFacts(cleanWh.db);
+      expect(facts.length).toBeGreaterThan(1000);
+      report(`a clean sync of 4 connectors (google_ads, meta_ads, sendgrid, http_json) over ${DAYS} days through the slow proxies`, `${facts.length} facts and ${(await allKpiValues(cleanWh.db)).length} KPI values in ${((Date.now() - t0) / 1000).toFixed(1)} s: the baseline`);
+    } finally {
+      await cleanWh.close();
+    }
+  }, 90_000);
+
+  it(`SIGKILL at ${KILLS} random points mid-sync; after recovery the facts and KPI values equal the clean run's and no run is left running`, async () => {
+    const file = wd.file('kpi.yaml', configYaml(prefix, start, sb.credentials.googleAds.customerIds));
+    let n = 0;
+    const spawnReplica = () => {
+      const name = `replica-${++n}`;
+      const p = spawnWorker(file, { ...env, DATABASE_URL: chaos.url, REDIS_URL: inject('redisUrl'), TUNING: JSON.stringify(TUNING), LOG_FILE: wd.path(`${name}.log`), SHUTDOWN_TIMEOUT_MS: '3000' }, { name, outFile: wd.path(`${name}.out`) });
+      replicas.push(p);
+      return p;
+    };
+    const logOf = (p: Proc) => {
+      try {
+        return readFileSync(wd.path(`${p.name}.log`), 'utf8');
+      } catch {
+        return '';
+      }
+    };
+    const running = () => wh.db.selectFrom('sync_runs').select(['id', 'connector', 'rows_read']).where('status', '=', 'running').execute();
+
+    for (let i = 0; i < 3; i++) spawnReplica();
+    await Promise.all(replicas.map((r) => r.ready));
+    const rand = seededRandom(SEED);
+    const killed: Array<{ replica: string; runs: string[] }> = [];
+    const killedRunIds: number[] = [];
+    let lastKill = 0;
+    const t0 = Date.now();
+    while (killed.length < KILLS) {
+      await sleep(200 + rand() * 1_300);
+      // A victim that is inside a sync right now: its log has started a run that is still running.
+      const victim = await waitFor(
+        async () => {
+          const live = await running();
+          const candidates = replicas
+            .filter((r) => r.alive() && r.isReady())
+            .map((r) => ({ r, runs: live.filter((run) => logOf(r).includes(`"runId":${run.id},`)) }))
+            .filter((c) => c.runs.length > 0);
+          return candidates.length > 0 ? candidates[Math.floor(rand() * candidates.length)]! : null;
+        },
+        { timeoutMs: 20_000, what: 'a replica in the middle of a sync' },
+      );
+      victim.r.child.kill('SIGKILL');
+      await victim.r.exited;
+      lastKill = Date.now();
+      // A run may have finished between choosing the victim and the kill: only the runs still
+      // open (or already taken over) once the process is gone were interrupted by it.
+      const after = await wh.db.selectFrom('sync_runs').select(['id', 'status']).where('id', 'in', victim.runs.map((run) => run.id)).execute();
+      const interrupted = victim.runs.filter((run) => after.some((a) => a.id === run.id && (a.status === 'running' || a.status === 'abandoned')));
+      killed.push({ replica: victim.r.name, runs: interrupted.map((run) => `${run.connector}#${run.id} (${run.rows_read} records committed)`) });
+      killedRunIds.push(...interrupted.map((run) => run.id));
+      spawnReplica();
+      // Keep at least two replicas working while the replacements start.
+      if (replicas.filter((r) => r.alive() && r.isReady()).length < 2) await replicas.at(-1)!.ready;
+    }
+    const chaosMs = Date.now() - t0;
+
+    // Recovery: every connector completes a sync that started after the last kill, and the
+    // chain has drained.
+    const settled = await waitFor(
+      async () => {
+        const ok = await sql<{ n: number }>`select count(distinct connector)::int as n from sync_runs where status = 'succeeded' and started_at > ${new Date(lastKill)}`.execute(wh.db);
+        return ok.rows[0]!.n === 4 ? Date.now() : null;
+      },
+      { timeoutMs: 60_000, what: 'every connector to sync again after the last kill' },
+    );
+    await sleep(3_000);
+    await stopAll(replicas);
+    const recoveryMs = settled - lastKill;
+
+    const runs = await wh.db.selectFrom('sync_runs').select(['id', 'connector', 'status', 'error_kind']).execute();
+    const stillRunning = runs.filter((r) => r.status === 'running');
+    const abandoned = runs.filter((r) => r.status === 'abandoned');
+    const chaosFacts = await allFacts(wh.db);
+    const chaosKpis = await allKpiValues(wh.db);
+    const cleanWh = await openWarehouse({ url: clean.url, poolSize: 1 });
+    const cleanFacts = await allFacts(cleanWh.db);
+    const cleanKpis = await allKpiValues(cleanWh.db);
+    await cleanWh.close();
+    const diff = (a: string[], b: string[]) => {
+      const sb2 = new Set(b);
+      return a.filter((x) => !sb2.has(x));
+    };
+    const kpiMissing = diff(cleanKpis, chaosKpis);
+    const kpiExtra = diff(chaosKpis, cleanKpis);
+    report(
+      `${KILLS} SIGKILLs of 3 rotating replicas over ${(chaosMs / 1000).toFixed(0)} s, each while the victim was inside a sync (runs killed: ${killedRunIds.length}; e.g. ${killed
+        .slice(0, 3)
+        .map((k) => k.runs.join('+'))
+        .join(', ')}), 4 connectors x ${DAYS} days re-read 20 days at a time`,
+      `recovered ${(recoveryMs / 1000).toFixed(1)} s after the last kill; ${runs.length} runs, ${abandoned.length} abandoned, ${stillRunning.length} still running; facts ${chaosFacts.length} vs clean ${cleanFacts.length} (${diff(cleanFacts, chaosFacts).length} missing, ${diff(chaosFacts, cleanFacts).length} extra); KPI values ${chaosKpis.length} vs clean ${cleanKpis.length} (${kpiMissing.length} missing, ${kpiExtra.length} different)`,
+    );
+
+    expect(stillRunning).toEqual([]);
+    // Nearly every kill lands inside a sync (a sync takes seconds; choosing a victim, milliseconds).
+    expect(killedRunIds.length).toBeGreaterThanOrEqual(KILLS / 2);
+    // Every run a kill interrupted was closed as abandoned by whoever synced the connector next.
+    expect(runs.filter((r) => killedRunIds.includes(r.id)).map((r) => r.status)).toEqual(killedRunIds.map(() => 'abandoned'));
+    expect(chaosFacts).toEqual(cleanFacts);
+    expect({ missing: kpiMissing.slice(0, 5), different: kpiExtra.slice(0, 5) }).toEqual({ missing: [], different: [] });
+  }, 240_000);
+
+  it('a worker killed after committing some days of a backfill: the recovered sync still recomputes the KPIs of those days', async () => {
+    // One connector alone, so no other connector's chain recomputes the same days by chance.
+    const solo = await testDatabaseUrlWithSchema();
+    const soloWh = await openWarehouse({ url: solo.url, poolSize: 2 });
+    const soloPrefix = `${prefix}-solo`;
+    const from = addDays(today, -19);
+    const procs: Proc[] = [];
+    try {
+      await migrateToLatest(soloWh.db);
+      const file = wd.file(
+        'solo.yaml',
+        `reporting: { currency: EUR }\nredis: { prefix: ${soloPrefix} }\nconnectors:\n  - { name: solo, type: csv, path: unused.csv, date: { column: Day }, metrics: { clicks: Clicks }, schedule: "*/2 * * * * *", startDate: ${from}, lookbackDays: 1 }\n`,
+      );
+      const start = (name: string) => {
+        const p = spawnWorker(
+          file,
+          { DATABASE_URL: solo.url, REDIS_URL: inject('redisUrl'), SOURCE: JSON.stringify({ dayDelayMs: 150 }), TUNING: JSON.stringify(TUNING), LOG_FILE: wd.path(`${name}.log`) },
+          { name, outFile: wd.path(`${name}.out`) },
+        );
+        procs.push(p);
+        replicas.push(p);
+        return p;
+      };
+      const first = start('solo-1');
+      await first.ready;
+      const checkpoint = async () => (await soloWh.db.selectFrom('checkpoints').select('cursor').where('connector', '=', 'solo').executeTakeFirst())?.cursor ?? null;
+      // Kill once seven of the twenty days are committed.
+      const at = await waitFor(async () => {
+        const c = await checkpoint();
+        return c && c >= addDays(from, 6) ? c : null;
+      }, { timeoutMs: 20_000, what: 'seven days to be committed' });
+      first.child.kill('SIGKILL');
+      await first.exited;
+      const second = start('solo-2');
+      await second.ready;
+      await waitFor(async () => (await checkpoint()) === today && (await soloWh.db.selectFrom('sync_runs').select('id').where('status', '=', 'succeeded').execute()).length > 0, {
+        timeoutMs: 30_000,
+        what: 'the recovered sync to finish',
+      });
+      await sleep(2_000);
+      await stopAll([second]);
+
+      const recovered = await allKpiValues(soloWh.db);
+      const config = parseConfig(`reporting: { currency: EUR }\nconnectors: []\n`, 'solo.yaml', { env: {} });
+      await recompute(soloWh.db, config);
+      const truth = await allKpiValues(soloWh.db);
+      const missing = truth.filter((v) => !recovered.includes(v));
+      const missingDays = [...new Set(missing.filter((v) => v.includes('|day|')).map((v) => v.split('|')[2]))].sort();
+      const runs = await soloWh.db.selectFrom('sync_runs').select(['status', 'touched_from', 'touched_to']).orderBy('id').execute();
+      report(
+        `SIGKILL of the only worker once the backfill had committed up to ${at} (7 of 20 days), then a new worker`,
+        `runs ${runs.map((r) => `${r.status} touched ${r.touched_from ?? '-'}..${r.touched_to ?? '-'}`).join(', ')}; KPI values ${recovered.length} vs a full recompute ${truth.length}; days with no KPI values after recovery: ${missingDays.length ? missingDays.join(', ') : 'none'}`,
+      );
+      expect(missingDays).toEqual([]);
+      expect(recovered).toEqual(truth);
+    } finally {
+      await stopAll(procs, 'SIGKILL');
+      await soloWh.close();
+      await solo.drop();
+    }
+  }, 90_000);
+
+  it('leaves no configured secret in the replicas\' logs and output, the databases or Redis', async () => {
+    const files = replicas.flatMap((r) => [wd.path(`${r.name}.log`), wd.path(`${r.name}.out`)]);
+    const findings = await secretScanCase('the crash run', {
+      secrets,
+      files,
+      texts: { 'clean-run log': lines.join('') },
+      databases: [clean.url, chaos.url],
+      redis: [{ url: inject('redisUrl'), prefix }],
+    });
+    expect(findings).toEqual([]);
+  }, 60_000);
+});
