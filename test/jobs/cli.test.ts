@@ -184,7 +184,7 @@ describe('CLI: run, sync, runs, start', () => {
     child.stdout.on('data', (d) => (stdout += String(d)));
     child.stderr.on('data', (d) => (stderr += String(d)));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    const port = await waitFor(() => Number(/http on port (\d+)/.exec(stdout)?.[1]) || null, { timeoutMs: 20_000, what: `kpi start to listen (stderr: ${stderr})` });
+    const port = await waitFor(() => Number(/http on port (\d+)/.exec(stdout)?.[1]) || null, { timeoutMs: 45_000, what: `kpi start to listen (stderr: ${stderr})` });
     return { child, port, exited, out: () => stdout, err: () => stderr };
   }
 
@@ -196,7 +196,7 @@ describe('CLI: run, sync, runs, start', () => {
     app.child.kill('SIGTERM');
     expect(await app.exited).toBe(0);
     expect(app.out()).toMatch(/SIGTERM received; stopping \(up to 5 s for running jobs\)\nstopped\n$/);
-  });
+  }, 90_000);
 
   it('kpi start --role scheduler runs in queue mode with Redis', async () => {
     const app = await startBinary({ REDIS_URL: inject('redisUrl') }, ['--role', 'scheduler']);
@@ -205,7 +205,7 @@ describe('CLI: run, sync, runs, start', () => {
     expect(Object.keys(ready.checks).sort()).toEqual(['database', 'migrations', 'redis']);
     app.child.kill('SIGTERM');
     expect(await app.exited).toBe(0);
-  });
+  }, 90_000);
 
   it('kpi start rejects an unknown role with exit 2', async () => {
     const res = await kpi(['start', '--role', 'boss']);

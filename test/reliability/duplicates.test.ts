@@ -114,21 +114,41 @@ describe('duplicate work: three scheduler and three worker processes for ten con
     expect(procs.map((p) => p.child.exitCode)).toEqual(procs.map(() => 0));
 
     // (connector, tick): each ran once, or was skipped because the connector was still syncing.
-    const runs = await wh.db.selectFrom('sync_runs').select(['connector', 'job_id', 'status']).execute();
+    const runs = await wh.db.selectFrom('sync_runs').select(['connector', 'job_id', 'status', 'started_at']).execute();
     const perJob = new Map<string, number>();
-    for (const r of runs) perJob.set(r.job_id!, (perJob.get(r.job_id!) ?? 0) + 1);
+    const takenAt = new Map<string, number>();
+    for (const r of runs) {
+      perJob.set(r.job_id!, (perJob.get(r.job_id!) ?? 0) + 1);
+      takenAt.set(r.job_id!, Math.min(takenAt.get(r.job_id!) ?? Infinity, new Date(r.started_at).getTime()));
+    }
     const skipped = new Set<string>();
     for (const p of procs) {
-      for (const line of readFileSync(wd.path(`${p.name}.log`), 'utf8').split('\n')) if (line.includes('tick skipped')) skipped.add((JSON.parse(line) as { jobId: string }).jobId);
+      for (const line of readFileSync(wd.path(`${p.name}.log`), 'utf8').split('\n')) {
+        if (!line.includes('tick skipped')) continue;
+        const l = JSON.parse(line) as { jobId: string; time: number };
+        skipped.add(l.jobId);
+        takenAt.set(l.jobId, l.time);
+      }
     }
     const twice = [...perJob].filter(([, n]) => n > 1).map(([id]) => id);
     const bothRanAndSkipped = [...skipped].filter((id) => perJob.has(id));
+    // A tick missing between two that ran is a job lost, unless its predecessor was taken
+    // only once it was due: BullMQ puts a scheduler's next tick in place when a worker takes
+    // the current one, so a tick taken late coalesces the next into itself (it reads up to
+    // today anyway). That happens when the machine starves the workers, and is bounded below.
     const gaps: string[] = [];
+    const coalesced: string[] = [];
     let ticks = 0;
     for (const name of CONNECTORS) {
       const millis = [...new Set([...perJob.keys(), ...skipped].filter((id) => id.startsWith(`repeat:${name}:`)).map((id) => Number(id.split(':')[2])))].sort((a, b) => a - b);
       ticks += millis.length;
-      for (let i = 1; i < millis.length; i++) if (millis[i]! - millis[i - 1]! !== 1_000) gaps.push(`${name} ${millis[i - 1]}→${millis[i]}`);
+      for (let i = 1; i < millis.length; i++) {
+        const before = millis[i - 1]!;
+        for (let at = before + 1_000; at < millis[i]!; at += 1_000) {
+          const late = (takenAt.get(`repeat:${name}:${before}`) ?? 0) >= at - 250;
+          (late ? coalesced : gaps).push(`${name} ${at}`);
+        }
+      }
     }
     const processedBy = new Map<string, number>();
     for (const p of procs.filter((x) => x.name.startsWith('worker'))) processedBy.set(p.name, (readFileSync(wd.path(`${p.name}.log`), 'utf8').match(/"msg":"sync succeeded"/g) ?? []).length);
@@ -157,11 +177,12 @@ describe('duplicate work: three scheduler and three worker processes for ten con
 
     report(
       `3 scheduler + 3 worker processes, ${CONNECTORS.length} connectors ticking every second for ${((scheduleEnd - t0) / 1000).toFixed(0)} s; today's numbers flipping every ${FLIP_MS / 1000} s so an alert fires and resolves per connector; email (with the outbox ids in X-KPI-Alert-Id) and Slack`,
-      `${ticks} ticks, ${runs.length} runs: ${twice.length} ran twice, ${skipped.size} skipped as busy, ${gaps.length} gaps; work spread ${[...processedBy.values()].join('/')} over the workers; ${transitions.length} alert transitions → ${mailRows.length} mail rows, ${sentMailRows.length} sent in ${mails.length} emails (${duplicateMails} repeated), ${slackSent} Slack rows sent in ${hook.posts.length} posts (${duplicatePosts} repeated)`,
+      `${ticks} ticks, ${runs.length} runs: ${twice.length} ran twice, ${skipped.size} skipped as busy, ${coalesced.length} coalesced into a late predecessor, ${gaps.length} lost; work spread ${[...processedBy.values()].join('/')} over the workers; ${transitions.length} alert transitions → ${mailRows.length} mail rows, ${sentMailRows.length} sent in ${mails.length} emails (${duplicateMails} repeated), ${slackSent} Slack rows sent in ${hook.posts.length} posts (${duplicatePosts} repeated)`,
     );
     expect(twice).toEqual([]);
     expect(bothRanAndSkipped).toEqual([]);
     expect(gaps).toEqual([]);
+    expect(coalesced.length).toBeLessThan(ticks / 10);
     expect(ticks).toBeGreaterThanOrEqual(CONNECTORS.length * 15);
     expect(runs.filter((r) => r.status !== 'succeeded')).toEqual([]);
     expect(mailRows.length).toBeGreaterThanOrEqual(CONNECTORS.length * 2);

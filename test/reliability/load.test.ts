@@ -97,7 +97,7 @@ describe(`load: ${CONNECTORS} connectors every 5 minutes on one worker process (
         const { n } = (await sql<{ n: number }>`select count(distinct connector)::int as n from sync_runs where status = 'succeeded'`.execute(wh.db)).rows[0]!;
         const d = await depth();
         return n === CONNECTORS && d.recompute.waiting + d.recompute.active + d.evaluate.waiting + d.evaluate.active === 0;
-      }, { timeoutMs: 60_000, what: 'every connector to finish its first sync and chain', everyMs: 250 });
+      }, { timeoutMs: 150_000, what: 'every connector to finish its first sync and chain', everyMs: 250 });
       const warmupMs = Date.now() - t0;
 
       // The measured stretch starts at the next tick.

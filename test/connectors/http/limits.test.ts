@@ -96,8 +96,10 @@ describe('per-host rate limit', () => {
     const http = createHttpClient({ baseURL: server.url, rateLimit: { requests: 20, per: 'second' }, logger: quiet });
     await Promise.all(Array.from({ length: 5 }, () => http.get('/x')));
     const gaps = arrivals.slice(1).map((at, i) => at - (arrivals[i] ?? 0));
-    expect(arrivals.at(-1)! - arrivals[0]!).toBeGreaterThanOrEqual(190);
-    for (const gap of gaps) expect(gap).toBeGreaterThan(30);
+    // 50 ms apart when sent; the first arrival can be late by the connection's set-up, so
+    // only the last three intervals are certain. Unlimited, all five arrive within a few ms.
+    expect(arrivals.at(-1)! - arrivals[0]!).toBeGreaterThanOrEqual(150);
+    for (const gap of gaps.slice(1)) expect(gap).toBeGreaterThan(30);
   });
 
   it('gives the token back when cancelled while waiting', async () => {
