@@ -52,7 +52,7 @@ export async function generateFacts(db: Kysely<Database>, options: { from: strin
 }
 
 function summary(r: RecomputeResult): string {
-  return r.grains.map((g) => `${g.grain} ${int(g.values)}`).join(', ');
+  return r.grains.map((g) => `${g.grain} ${int(g.values)} in ${int(g.points)} points`).join(', ');
 }
 
 /**
@@ -81,7 +81,8 @@ export async function recomputeBench(ctx: BenchContext): Promise<BenchResult> {
       ctx.progress(`recompute: baseline GROUP BY (round ${round})`);
       await sql`checkpoint`.execute(wh.db);
       const g = await timed(
-        () => sql<{ groups: string }>`select count(*) as groups from (select date, campaign, metric, sum(value) as s from metric_facts group by date, campaign, metric) t`.execute(wh.db),
+        // sum(s) is read so the sums are computed: Postgres drops subquery columns nothing reads.
+        () => sql<{ groups: string }>`select count(*) as groups, sum(s) as total from (select date, campaign, metric, sum(value) as s from metric_facts group by date, campaign, metric) t`.execute(wh.db),
       );
       groupBys.push(g.ms);
       groups = Number(g.value.rows[0]?.groups ?? 0);
@@ -94,9 +95,9 @@ export async function recomputeBench(ctx: BenchContext): Promise<BenchResult> {
     const full = await timed(() => recompute(profiled, recomputeConfig, undefined, { grains: GRAINS }));
     const fullCpu = cpuFull();
     const fullQueries = profiler.top(4);
-    const writeMs = profiler.total((l) => l === 'insert kpi_values');
+    const writeMs = profiler.total((l) => l === 'insert kpi_points');
     const readMs = profiler.total((l) => l === 'select metric_facts');
-    const deleteMs = profiler.total((l) => l === 'delete kpi_values');
+    const deleteMs = profiler.total((l) => l === 'delete kpi_points');
 
     // A daily sync restates yesterday: every fact of the last day changes.
     const { rows: changed } = await sql<{ n: string }>`with u as (update metric_facts set value = value + 1 where date = ${size.to}::date returning 1) select count(*) as n from u`.execute(wh.db);
@@ -120,13 +121,13 @@ export async function recomputeBench(ctx: BenchContext): Promise<BenchResult> {
           id: 'full',
           title: 'Full recompute of the catalogue (day, week, month; all, connector, channel, campaign) against one GROUP BY over the same facts',
           value: `${secs(full.ms)} for ${int(facts)} facts (${rate(facts, full.ms, 'facts')}), ${int(values)} values written (${summary(full.value)})`,
-          baseline: `select … group by date, campaign, metric over all facts ${secs(groupBy.ms)} (${int(groups)} groups)`,
+          baseline: `select count(*), sum(s) from (select … sum(value) as s … group by date, campaign, metric) over all facts ${secs(groupBy.ms)} (${int(groups)} groups)`,
           ratio: fullRatio,
           ...(ctx.quick ? {} : { target: '≤ 3× GROUP BY', pass: fullRatio <= 3 }),
           notes: [
             `GROUP BY rounds: ${groupBys.map(secs).join(', ')} (the faster is the baseline); the full recompute runs once`,
             cpuNote(full.ms, fullCpu),
-            `statement time summed over the grains' connections (they run side by side): insert kpi_values ${secs(writeMs)}, select metric_facts (aggregates) ${secs(readMs)}, delete kpi_values ${secs(deleteMs)}`,
+            `statement time (reading the next chunk and writing the last overlap, so these add up to more than the wall time): insert kpi_points ${secs(writeMs)}, select metric_facts (aggregates) ${secs(readMs)}, delete kpi_points ${secs(deleteMs)}`,
             `top statements: ${fullQueries.join('; ')}`,
           ],
         },

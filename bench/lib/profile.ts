@@ -27,7 +27,7 @@ function describe(node: RootOperationNode): string {
     case 'RawNode': {
       const text = node.sqlFragments.join('?').replace(/\s+/g, ' ').trim().toLowerCase();
       const m =
-        /^with \w+ as \( (insert into|update|delete from) (\w+)/.exec(text) ??
+        /^with (?:recursive )?\w+ as \( ?(insert into|update|delete from) (\w+)/.exec(text) ??
         /^(insert into|delete from|update) (\w+)/.exec(text) ??
         /^(select) .*? from (\w+)/.exec(text);
       if (m) return `${m[1]!.split(' ')[0]} ${m[2]}`;

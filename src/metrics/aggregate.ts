@@ -77,6 +77,23 @@ export class PointStore {
     data[slot] = Number.isNaN(seen) ? value : seen + value;
   }
 
+  /** Adds every slot of `data` into the point: how coarser periods are rolled up from days. */
+  merge(period: DateString, key: string, data: Float64Array): void {
+    let byKey = this.#periods.get(period);
+    if (!byKey) this.#periods.set(period, (byKey = new Map()));
+    const into = byKey.get(key);
+    if (!into) {
+      byKey.set(key, data.slice());
+      return;
+    }
+    for (let i = 0; i < data.length; i++) {
+      const v = data[i]!;
+      if (Number.isNaN(v)) continue;
+      const seen = into[i]!;
+      into[i] = Number.isNaN(seen) ? v : seen + v;
+    }
+  }
+
   /** A reusable view of one point through its earlier periods; `keys` are the period starts in order. */
   cursor(keys: readonly DateString[]): PointCursor {
     return new PointCursor(this, keys);
@@ -97,13 +114,19 @@ export class PointCursor {
     readonly keys: readonly DateString[],
   ) {}
 
+  #current: Float64Array | undefined;
+
   moveTo(index: number, key: string): this {
     this.#index = index;
     this.#key = key;
+    // Every metric a formula reads asks for the current period: look it up once per point.
+    const period = this.keys[index];
+    this.#current = period === undefined ? undefined : this.store.point(period, key);
     return this;
   }
 
   at(offset: number): Float64Array | undefined {
+    if (offset === 0) return this.#current;
     const period = this.keys[this.#index - offset];
     return period === undefined ? undefined : this.store.point(period, this.#key);
   }
@@ -182,30 +205,66 @@ export async function assertRates(db: Kysely<Database>, reporting: Reporting, fr
 
 interface AggregateRow {
   p: DateString;
-  metric: string;
   missing?: string | null;
   missing_connector?: string | null;
   [column: string]: unknown;
 }
 
 /**
- * Sums base metrics per (period, dimension value, metric) in one scan, with one column
- * per filter group, and adds them into `store`. Money is converted to the reporting
- * currency on the way; an unconvertible currency is a ConfigError naming it.
+ * The metrics that have facts dated in [from, to]. A loose index scan on (date, metric): one
+ * probe per distinct (date, metric) pair, so milliseconds where reading the facts takes
+ * seconds. Lets a wide aggregate sum only the metrics that exist, not the whole vocabulary.
  */
-export async function aggregateInto(db: Kysely<Database>, query: AggregateQuery, store: PointStore): Promise<number> {
+export async function metricsPresent(db: Kysely<Database>, from: DateString, to: DateString): Promise<Set<string>> {
+  const { rows } = await sql<{ metric: string }>`
+    with recursive pairs as (
+      (select f.date, f.metric from metric_facts f where f.date >= ${from}::date and f.date <= ${to}::date order by f.date, f.metric limit 1)
+      union all
+      select n.date, n.metric from pairs p cross join lateral (
+        select f.date, f.metric from metric_facts f
+        where (f.date, f.metric) > (p.date, p.metric) and f.date <= ${to}::date
+        order by f.date, f.metric limit 1
+      ) n
+    )
+    select distinct metric from pairs
+  `.execute(db);
+  return new Set(rows.map((r) => r.metric));
+}
+
+/** A query's rows, read but not yet added to a store: recompute reads the next chunk while it evaluates this one. */
+export interface AggregateRows {
+  rows: AggregateRow[];
+  dims: ReadonlyArray<Exclude<Dimension, 'all'>>;
+  /** Which column holds which (metric, group) sum. */
+  columns: ReadonlyArray<{ column: string; metric: string; group: number }>;
+  reporting: Reporting;
+}
+
+/**
+ * Sums base metrics per (period, dimension value) in one scan: one column per (metric,
+ * filter group), so a point arrives as one row rather than one row per metric. Money is
+ * converted to the reporting currency on the way.
+ */
+export async function aggregateRows(db: Kysely<Database>, query: AggregateQuery, storeMetrics: readonly string[]): Promise<AggregateRows> {
   const live = query.groups.map((g, i) => ({ g, i })).filter((x): x is { g: NormalFilter; i: number } => x.g !== null);
-  const metrics = query.metrics.filter((m) => store.metrics.includes(m));
-  if (live.length === 0 || metrics.length === 0) return 0;
-  if ('windows' in query.periods && query.periods.windows.length === 0) return 0;
+  const metrics = query.metrics.filter((m) => storeMetrics.includes(m));
+  const dims = query.dimensions.filter((d): d is Exclude<Dimension, 'all'> => d !== 'all');
+  const empty: AggregateRows = { rows: [], dims, columns: [], reporting: query.reporting };
+  if (live.length === 0 || metrics.length === 0) return empty;
+  if ('windows' in query.periods && query.periods.windows.length === 0) return empty;
 
   const period = periodExpr(query.periods);
   const value = convertedValue(query.reporting, metrics);
-  const dims = query.dimensions.filter((d): d is Exclude<Dimension, 'all'> => d !== 'all');
   const sets = [...(query.dimensions.includes('all') ? [sql`()`] : []), ...dims.map((d) => sql`(${sql.ref(`f.${d}`)})`)];
   const dimColumns = dims.flatMap((d) => [sql`grouping(${sql.ref(`f.${d}`)}) as ${sql.ref(`g_${d}`)}`, sql`${sql.ref(`f.${d}`)} as ${sql.ref(`v_${d}`)}`]);
-  const sums = live.map(({ g, i }) =>
-    g.length === 0 ? sql`sum(${value}) as ${sql.ref(`s${i}`)}` : sql`sum(${value}) filter (where ${filterCondition(g)}) as ${sql.ref(`s${i}`)}`,
+  const columns: Array<{ column: string; metric: string; group: number }> = [];
+  const sums = live.flatMap(({ g, i }) =>
+    metrics.map((metric, m) => {
+      const column = `s${i}_${m}`;
+      columns.push({ column, metric, group: i });
+      const where = g.length === 0 ? sql`f.metric = ${metric}` : sql`f.metric = ${metric} and ${filterCondition(g)}`;
+      return sql`sum(${value}) filter (where ${where}) as ${sql.ref(column)}`;
+    }),
   );
   const money = metrics.filter((m) => moneyMetrics.has(m));
   const unconvertible = sql`f.metric = any(${money}::text[]) and f.currency is not null and f.currency <> all(${knownCurrencies(query.reporting)}::text[])`;
@@ -222,25 +281,33 @@ export async function aggregateInto(db: Kysely<Database>, query: AggregateQuery,
   // The period is grouped by position: it carries parameters, and a second copy of the
   // expression would have new placeholders that Postgres does not see as the same.
   const result = await sql<AggregateRow>`
-    select ${period} as p, f.metric, ${sql.join([...dimColumns, ...sums, ...missing])}
+    select ${period} as p, ${sql.join([...dimColumns, ...sums, ...missing])}
     from metric_facts f
     where ${sql.join(conditions, sql` and `)}
-    group by 1, f.metric, grouping sets (${sql.join(sets)})
+    group by 1, grouping sets (${sql.join(sets)})
   `.execute(db);
+  return { rows: result.rows, dims, columns, reporting: query.reporting };
+}
 
+/** Adds rows read by aggregateRows into `store`; an unconvertible currency is a ConfigError naming it. */
+export function addAggregateRows(store: PointStore, read: AggregateRows): number {
   const metricIndex = new Map(store.metrics.map((m, i) => [m, i]));
+  const slots = read.columns.map((c) => ({ column: c.column, slot: store.slot(metricIndex.get(c.metric)!, c.group) }));
   const unknown = new Map<string, MissingRate>();
-  for (const row of result.rows) {
+  for (const row of read.rows) {
     if (row.missing) unknown.set(row.missing, { currency: row.missing, facts: 0, connector: row.missing_connector ?? '?' });
-    const m = metricIndex.get(row.metric);
-    if (m === undefined) continue;
-    const dim = dims.find((d) => row[`g_${d}`] === 0);
+    const dim = read.dims.find((d) => row[`g_${d}`] === 0);
     const key = dim === undefined ? pointKey('all', '') : pointKey(dim, String(row[`v_${dim}`] ?? ''));
-    for (const { i } of live) {
-      const v = row[`s${i}`];
-      if (v !== null && v !== undefined) store.add(row.p, key, store.slot(m, i), Number(v));
+    for (const { column, slot } of slots) {
+      const v = row[column];
+      if (v !== null && v !== undefined) store.add(row.p, key, slot, Number(v));
     }
   }
-  if (unknown.size > 0) throw missingRateError([...unknown.values()].sort((a, b) => a.currency.localeCompare(b.currency)), query.reporting);
-  return result.rows.length;
+  if (unknown.size > 0) throw missingRateError([...unknown.values()].sort((a, b) => a.currency.localeCompare(b.currency)), read.reporting);
+  return read.rows.length;
+}
+
+/** aggregateRows, then addAggregateRows: one scan's sums added into `store`. */
+export async function aggregateInto(db: Kysely<Database>, query: AggregateQuery, store: PointStore): Promise<number> {
+  return addAggregateRows(store, await aggregateRows(db, query, store.metrics));
 }

@@ -27,6 +27,8 @@ interface Node {
   required: Int32Array | null;
   /** Every slot read at the current period, through dependencies too. */
   reads: Int32Array;
+  /** Made on first use and kept: reads the plan's current point. */
+  env?: FormulaEnv;
 }
 
 const ALL_METRICS: readonly string[] = baseMetrics.map((m) => m.name);
@@ -47,6 +49,8 @@ export class EvaluationPlan {
   readonly #metricIndex = new Map(ALL_METRICS.map((m, i) => [m, i]));
   readonly #memo = new Map<number, number | null>();
   readonly #catalogue: Catalogue;
+  /** The point being evaluated: each node's env reads through it, so no closure is made per evaluation. */
+  #window: PointWindow = { at: () => undefined };
 
   constructor(catalogue: Catalogue, kpis: readonly string[], base: NormalFilter | null = []) {
     this.#catalogue = catalogue;
@@ -137,6 +141,17 @@ export class EvaluationPlan {
     return this.#eval(node, window, 0);
   }
 
+  #envOf(node: Node): FormulaEnv {
+    node.env = {
+      metric: (name, at) => {
+        const v = this.#window.at(at)?.[node.slots.get(name)!];
+        return v === undefined || Number.isNaN(v) ? null : v;
+      },
+      kpi: (name, at) => this.#eval(node.children.get(name)!, this.#window, at),
+    };
+    return node.env;
+  }
+
   #eval(node: Node, window: PointWindow, offset: number): number | null {
     if (!node.compiled) {
       const v = window.at(offset)?.[node.slot];
@@ -150,14 +165,8 @@ export class EvaluationPlan {
     // Offsets add up to at most MAX_LOOKBACK (366), so this key is unique per (node, offset).
     const memoKey = node.id * 1024 + offset;
     if (node.shared && this.#memo.has(memoKey)) return this.#memo.get(memoKey)!;
-    const env: FormulaEnv = {
-      metric: (name, at) => {
-        const v = window.at(at)?.[node.slots.get(name)!];
-        return v === undefined || Number.isNaN(v) ? null : v;
-      },
-      kpi: (name, at) => this.#eval(node.children.get(name)!, window, at),
-    };
-    const value = evaluate(node.compiled, env, offset);
+    this.#window = window;
+    const value = evaluate(node.compiled, node.env ?? this.#envOf(node), offset);
     if (node.shared) this.#memo.set(memoKey, value);
     return value;
   }

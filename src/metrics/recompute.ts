@@ -1,11 +1,11 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database, DateString } from '../warehouse/index.ts';
-import { aggregateInto, assertRates, dimensions, PointStore, splitPointKey } from './aggregate.ts';
+import { addAggregateRows, aggregateRows, assertRates, dimensions, metricsPresent, PointStore } from './aggregate.ts';
 import { loadCatalogue } from './catalogue.ts';
 import type { MetricsConfig } from './context.ts';
 import { EvaluationPlan } from './evaluate.ts';
 import { NO_FILTER } from './filters.ts';
-import { daysBetween, grains as allGrains, isDateString, periodEnd, periodsBetween, periodStart, shiftPeriod, type Grain, type Period } from './periods.ts';
+import { addDays, grains as allGrains, isDateString, periodEnd, periodsBetween, periodStart, shiftPeriod, type Grain, type Period, type WeekStart } from './periods.ts';
 
 export interface RecomputeRange {
   /** First and last date whose facts changed; both inclusive. */
@@ -15,11 +15,11 @@ export interface RecomputeRange {
 
 export interface RecomputeOptions {
   /**
-   * Periods are read and written in chunks of at least this many days (and at least one
-   * period), which bounds memory: a day × campaign chunk holds every campaign of each day.
+   * Days of facts summed per query, and written per transaction. Bounds memory: a chunk's
+   * day × campaign points are held until its weeks and months are rolled up.
    */
   chunkDays?: number;
-  /** KPI values per insert statement. */
+  /** Points (rows of kpi_points, each with all its KPI values) per insert statement. */
   batchSize?: number;
   grains?: readonly Grain[];
 }
@@ -31,6 +31,8 @@ export interface GrainSummary {
   to: DateString;
   periods: number;
   values: number;
+  /** Rows of kpi_points written: one per (period, dimension value) with any value. */
+  points: number;
 }
 
 export interface RecomputeResult {
@@ -47,7 +49,7 @@ export interface RecomputeResult {
   durationMs: number;
 }
 
-const DEFAULT_CHUNK_DAYS = 7;
+const DEFAULT_CHUNK_DAYS = 31;
 const DEFAULT_BATCH = 5_000;
 
 type Executor = Kysely<Database> | Transaction<Database>;
@@ -58,14 +60,18 @@ type Executor = Kysely<Database> | Transaction<Database>;
  * values there: a value that no longer exists is removed. Without a range, for the whole
  * fact table, and values outside it are removed too.
  *
+ * The facts are read once, at day grain; weeks, months and quarters are rolled up from the
+ * day sums. Each point (grain, period, dimension value) is stored as one kpi_points row
+ * holding all its KPI values; kpi_values is the long-form view of them.
+ *
  * KPIs that look back with previous() also change in the periods after a changed one, so
  * the range is extended forward by that many periods.
  *
  * A change of configuration (KPIs, reporting.weekStart, fxRates) calls for a full
- * recompute: an incremental one only replaces the current KPIs in the touched periods.
+ * recompute: an incremental one only replaces the points of the touched periods.
  *
  * Only values that exist are stored: a KPI with no data or a zero denominator in a
- * period has no row there (never a NULL row).
+ * period has no value there (never a NULL).
  */
 export async function recompute(db: Kysely<Database>, config: MetricsConfig, range?: RecomputeRange, options: RecomputeOptions = {}): Promise<RecomputeResult> {
   const started = performance.now();
@@ -87,8 +93,7 @@ export async function recompute(db: Kysely<Database>, config: MetricsConfig, ran
     const first = bounds.rows[0]?.first;
     const last = bounds.rows[0]?.last;
     if (!first || !last) {
-      const gone = await db.deleteFrom('kpi_values').where('grain', 'in', [...grains]).executeTakeFirst();
-      result.deleted = Number(gone.numDeletedRows);
+      result.deleted = await deletePoints(db, grains);
       result.durationMs = performance.now() - started;
       return result;
     }
@@ -98,177 +103,244 @@ export async function recompute(db: Kysely<Database>, config: MetricsConfig, ran
   result.from = from;
   result.to = to;
 
-  const spans = grains.map((grain) => {
-    const first = periodStart(from, grain, weekStart);
-    return { grain, first, last: shiftPeriod(periodStart(to, grain, weekStart), grain, plan.lookback), loadFrom: shiftPeriod(first, grain, -plan.lookback) };
-  });
-  const readFrom = spans.reduce((a, s) => (s.loadFrom < a ? s.loadFrom : a), from);
-  const readTo = spans.reduce((a, s) => (periodEnd(s.last, s.grain) > a ? periodEnd(s.last, s.grain) : a), to);
+  const lanes = grains.map((grain) => new GrainLane(grain, from, to, plan, weekStart));
+  const readFrom = lanes.reduce((a, l) => (l.loadFrom < a ? l.loadFrom : a), from);
+  const readTo = lanes.reduce((a, l) => (l.readTo > a ? l.readTo : a), to);
   await assertRates(db, config.reporting, readFrom, readTo);
-
-  const known = plan.roots.map((r) => r.kpi);
   if (!range) {
-    // KPIs that left the config; the per-period deletes below only name current ones.
-    const gone = await db.deleteFrom('kpi_values').where('grain', 'in', [...grains]).where('kpi', 'not in', known).executeTakeFirst();
-    result.deleted += Number(gone.numDeletedRows);
+    for (const lane of lanes) result.deleted += await deletePoints(db, [lane.grain], { from: lane.first, to: lane.last, outside: true });
   }
-  // Grains are independent (their own rows, their own scan), so on server Postgres they run
-  // side by side on separate connections; the embedded database simply takes them in turn.
-  // allSettled, so that nothing is still writing when a failure reaches the caller.
-  const settled = await Promise.allSettled(
-    spans.map(async (span): Promise<GrainSummary & { deleted: number }> => {
-      let deleted = 0;
-      if (!range) {
-        const stale = await db
-          .deleteFrom('kpi_values')
-          .where('kpi', 'in', known)
-          .where('grain', '=', span.grain)
-          .where((eb) => eb.or([eb('period_start', '<', span.first), eb('period_start', '>', span.last)]))
-          .executeTakeFirst();
-        deleted += Number(stale.numDeletedRows);
+  for (const lane of lanes) lane.index(readFrom, readTo);
+
+  const days = new PointStore(plan.metrics, plan.groups.length);
+  const present = await metricsPresent(db, readFrom, readTo);
+  const metrics = plan.neededMetrics().filter((m) => present.has(m));
+  const query = (chunk: Period) =>
+    aggregateRows(
+      db,
+      { periods: { grain: 'day', weekStart }, from: chunk.start, to: chunk.end, dimensions, metrics, groups: plan.groups, reporting: config.reporting },
+      plan.metrics,
+    );
+  const chunks = dayChunks(readFrom, readTo, options.chunkDays ?? DEFAULT_CHUNK_DAYS);
+  const batchSize = options.batchSize ?? DEFAULT_BATCH;
+  // Three stages overlap: Postgres sums the next chunk and stores the last one while this
+  // process evaluates the current one. One write is in flight at a time, which bounds memory.
+  let next = chunks.length > 0 ? quiet(query(chunks[0]!)) : null;
+  let writing: Promise<WriteResult> = Promise.resolve({ values: 0, deleted: 0 });
+  try {
+    for (let c = 0; c < chunks.length; c++) {
+      const chunk = chunks[c]!;
+      const read = await next!;
+      next = c + 1 < chunks.length ? quiet(query(chunks[c + 1]!)) : null;
+      addAggregateRows(days, read);
+      const final = c === chunks.length - 1;
+      const writes: PointWrite[] = [];
+      for (const lane of lanes) {
+        lane.rollUp(days, chunk);
+        const w = lane.emit(final ? null : chunk.end);
+        if (w) writes.push(w);
       }
-      const done = await recomputeGrain(db, config, plan, span, options);
-      return { grain: span.grain, from: span.first, to: span.last, periods: done.periods, values: done.values, deleted: deleted + done.deleted };
-    }),
-  );
-  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
-  const summaries = settled.map((r) => (r as PromiseFulfilledResult<GrainSummary & { deleted: number }>).value);
-  for (const { deleted, ...summary } of summaries) {
-    result.grains.push(summary);
-    result.values += summary.values;
-    result.deleted += deleted;
+      const done = await writing;
+      result.values += done.values;
+      result.deleted += done.deleted;
+      writing = quiet(writePoints(db, writes, batchSize));
+      days.evictBefore(addDays(chunk.end, 1 - plan.lookback));
+    }
+    const done = await writing;
+    result.values += done.values;
+    result.deleted += done.deleted;
+  } finally {
+    // Nothing may still be reading or writing when an error reaches the caller.
+    await Promise.allSettled([writing, next ?? Promise.resolve()]);
   }
+  for (const lane of lanes) result.grains.push(lane.summary());
   result.durationMs = performance.now() - started;
   return result;
 }
 
-interface Span {
+/** A promise whose rejection is not reported as unhandled before it is awaited. */
+function quiet<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {});
+  return promise;
+}
+
+function dayChunks(from: DateString, to: DateString, days: number): Period[] {
+  const out: Period[] = [];
+  for (let start = from; start <= to; ) {
+    const end = addDays(start, Math.max(1, days) - 1);
+    out.push({ start, end: end < to ? end : to });
+    start = addDays(end, 1);
+  }
+  return out;
+}
+
+/** Removes a grain's points starting in [from, to] (or outside it) and says how many KPI values they held. */
+async function deletePoints(db: Executor, grains: readonly Grain[], range?: { from: DateString; to: DateString; outside?: boolean }): Promise<number> {
+  const where = !range
+    ? sql`true`
+    : range.outside
+      ? sql`(period_start < ${range.from}::date or period_start > ${range.to}::date)`
+      : sql`period_start >= ${range.from}::date and period_start <= ${range.to}::date`;
+  const { rows } = await sql<{ n: number | null }>`
+    with gone as (delete from kpi_points where grain = any(${[...grains]}::text[]) and ${where} returning cardinality(kpis) as n)
+    select sum(n)::int as n from gone
+  `.execute(db);
+  return Number(rows[0]?.n ?? 0);
+}
+
+/** The points of one grain's finished periods, ready to replace what is stored for them. */
+interface PointWrite {
   grain: Grain;
-  first: DateString;
-  last: DateString;
-  loadFrom: DateString;
+  /** Every stored point starting in [from, to] is replaced. */
+  from: DateString;
+  to: DateString;
+  rows: PointRows;
 }
 
-function chunkPeriods(periods: readonly Period[], days: number): Period[][] {
-  const chunks: Period[][] = [];
-  let current: Period[] = [];
-  let size = 0;
-  for (const p of periods) {
-    current.push(p);
-    size += daysBetween(p.start, p.end) + 1;
-    if (size >= days) {
-      chunks.push(current);
-      current = [];
-      size = 0;
-    }
-  }
-  if (current.length > 0) chunks.push(current);
-  return chunks;
+interface WriteResult {
+  values: number;
+  deleted: number;
 }
 
-async function recomputeGrain(db: Kysely<Database>, config: MetricsConfig, plan: EvaluationPlan, span: Span, options: RecomputeOptions) {
-  const { grain } = span;
-  const { weekStart } = config.reporting;
-  const periods = periodsBetween(span.first, span.last, grain, weekStart);
-  const keys = periodsBetween(span.loadFrom, span.last, grain, weekStart).map((p) => p.start);
-  const indexOf = new Map(keys.map((k, i) => [k, i]));
-  const store = new PointStore(plan.metrics, plan.groups.length);
-  const cursor = store.cursor(keys);
-  const metrics = plan.neededMetrics();
-  const names = plan.roots.map((r) => r.kpi);
-  const out: Array<number | null> = new Array(names.length).fill(null);
-  const batchSize = options.batchSize ?? DEFAULT_BATCH;
-  let values = 0;
-  let deleted = 0;
-  let loadedThrough: DateString | null = null;
-
-  for (const chunk of chunkPeriods(periods, options.chunkDays ?? DEFAULT_CHUNK_DAYS)) {
-    const first = chunk[0]!;
-    const last = chunk[chunk.length - 1]!;
-    // Periods already loaded stay in the store for previous(); only the new ones are read.
-    const loadFrom = loadedThrough === null ? span.loadFrom : shiftPeriod(loadedThrough, grain, 1);
-    await aggregateInto(
-      db,
-      { periods: { grain, weekStart }, from: loadFrom, to: last.end, dimensions, metrics, groups: plan.groups, reporting: config.reporting },
-      store,
-    );
-    loadedThrough = last.start;
-
-    // One transaction per chunk: a reader sees a period's old values or its new ones, never a
-    // mix. Every value starting inside the chunk's days goes, so weeks stored with another
-    // first day (reporting.weekStart changed) do not linger next to the new ones. Naming the
-    // KPIs lets the primary key find the rows.
-    await db.transaction().execute(async (trx) => {
-      const gone = await trx
-        .deleteFrom('kpi_values')
-        .where('kpi', 'in', names)
-        .where('grain', '=', grain)
-        .where('period_start', '>=', first.start)
-        .where('period_start', '<=', last.end)
-        .executeTakeFirst();
-      deleted += Number(gone.numDeletedRows);
-      const batch = new Batch(grain);
-      for (const period of chunk) {
-        const index = indexOf.get(period.start)!;
-        for (const [key] of store.points(period.start)) {
-          plan.evaluatePoint(cursor.moveTo(index, key), out);
-          const { dimension, value: dimensionValue } = splitPointKey(key);
-          for (let i = 0; i < names.length; i++) {
-            const v = out[i];
-            if (v === null || v === undefined) continue;
-            batch.push(names[i]!, period, dimension, dimensionValue, v);
-            if (batch.size >= batchSize) values += await batch.flush(trx);
-          }
-        }
-      }
-      values += await batch.flush(trx);
-    });
-    store.evictBefore(shiftPeriod(last.start, grain, 1 - plan.lookback));
-  }
-  return { values, deleted, periods: periods.length };
-}
-
-/** Column arrays for one unnest insert: a fixed number of parameters whatever the batch size. */
-class Batch {
-  kpi: string[] = [];
-  start: string[] = [];
-  end: string[] = [];
-  dimension: string[] = [];
-  dimensionValue: string[] = [];
-  value: string[] = [];
-
-  constructor(readonly grain: Grain) {}
+/**
+ * Points as JSON objects, one string each, sent as one json parameter per insert: Postgres
+ * parses it with json_to_recordset, which turns the arrays into text[] and float8[], and
+ * this process only concatenates strings (no per-element array escaping).
+ */
+class PointRows {
+  json: string[] = [];
+  values = 0;
 
   get size(): number {
-    return this.kpi.length;
+    return this.json.length;
+  }
+}
+
+/**
+ * One transaction per chunk: a reader sees a period's old points or its new ones, never a
+ * mix. Every point starting inside a written range goes first, so weeks stored with
+ * another first day (reporting.weekStart changed) do not linger next to the new ones.
+ */
+async function writePoints(db: Kysely<Database>, writes: PointWrite[], batchSize: number): Promise<WriteResult> {
+  if (writes.length === 0) return { values: 0, deleted: 0 };
+  return db.transaction().execute(async (trx) => {
+    let deleted = 0;
+    let values = 0;
+    for (const w of writes) {
+      deleted += await deletePoints(trx, [w.grain], w);
+      const r = w.rows;
+      for (let at = 0; at < r.size; at += batchSize) {
+        const batch = `[${r.json.slice(at, at + batchSize).join(',')}]`;
+        await sql`
+          insert into kpi_points (grain, period_start, period_end, dimension, dimension_value, kpis, vals, computed_at)
+          select ${w.grain}, t.s, t.e, t.d, t.v, t.k, t.x, now()
+          from json_to_recordset(${batch}::json) as t(s date, e date, d text, v text, k text[], x float8[])
+        `.execute(trx);
+      }
+      values += r.values;
+    }
+    return { values, deleted };
+  });
+}
+
+/**
+ * One grain's share of a recompute: the periods it must write, its own store of rolled-up
+ * sums (the day grain shares the day store), and how far it has written.
+ */
+class GrainLane {
+  /** First and last period start to write. */
+  readonly first: DateString;
+  readonly last: DateString;
+  /** The first day that must be read: previous() looks this far back. */
+  readonly loadFrom: DateString;
+  readonly readTo: DateString;
+  readonly #periods: Period[];
+  #emitted = 0;
+  #values = 0;
+  #points = 0;
+  #store: PointStore | null = null;
+  #keys: DateString[] = [];
+  #indexOf = new Map<DateString, number>();
+  #quoted: string[];
+  #out: Array<number | null>;
+
+  constructor(
+    readonly grain: Grain,
+    from: DateString,
+    to: DateString,
+    readonly plan: EvaluationPlan,
+    readonly weekStart: WeekStart,
+  ) {
+    this.first = periodStart(from, grain, weekStart);
+    this.last = shiftPeriod(periodStart(to, grain, weekStart), grain, plan.lookback);
+    this.loadFrom = shiftPeriod(this.first, grain, -plan.lookback);
+    this.readTo = periodEnd(this.last, grain);
+    this.#periods = periodsBetween(this.first, this.last, grain, weekStart);
+    this.#quoted = plan.roots.map((r) => JSON.stringify(r.kpi));
+    this.#out = new Array(plan.roots.length).fill(null);
   }
 
-  push(kpi: string, period: Period, dimension: string, dimensionValue: string, value: number): void {
-    this.kpi.push(kpi);
-    this.start.push(period.start);
-    this.end.push(period.end);
-    this.dimension.push(dimension);
-    this.dimensionValue.push(dimensionValue);
-    // String() is the shortest text that reads back as the same double.
-    this.value.push(String(value));
+  /** The period starts a cursor may look back through, once the days to read are known. */
+  index(readFrom: DateString, readTo: DateString): void {
+    this.#keys = periodsBetween(readFrom, readTo, this.grain, this.weekStart).map((p) => p.start);
+    this.#indexOf = new Map(this.#keys.map((k, i) => [k, i]));
   }
 
-  async flush(db: Executor): Promise<number> {
-    const n = this.size;
-    if (n === 0) return 0;
-    await sql`
-      insert into kpi_values (kpi, grain, period_start, period_end, dimension, dimension_value, value, computed_at)
-      select t.kpi, ${this.grain}, t.period_start, t.period_end, t.dimension, t.dimension_value, t.value, now()
-      from unnest(${this.kpi}::text[], ${this.start}::date[], ${this.end}::date[], ${this.dimension}::text[], ${this.dimensionValue}::text[], ${this.value}::numeric[])
-        as t(kpi, period_start, period_end, dimension, dimension_value, value)
-    `.execute(db);
-    this.kpi = [];
-    this.start = [];
-    this.end = [];
-    this.dimension = [];
-    this.dimensionValue = [];
-    this.value = [];
-    return n;
+  /** Adds the chunk's days into this grain's periods. */
+  rollUp(days: PointStore, chunk: Period): void {
+    if (this.grain === 'day') {
+      this.#store = days;
+      return;
+    }
+    this.#store ??= new PointStore(days.metrics, days.groupCount);
+    for (let day = chunk.start; day <= chunk.end; day = addDays(day, 1)) {
+      const points = days.points(day);
+      if (points.size === 0) continue;
+      const period = periodStart(day, this.grain, this.weekStart);
+      for (const [key, data] of points) this.#store.merge(period, key, data);
+    }
+  }
+
+  /** The periods that ended by `through` (all that are left when null), evaluated. */
+  emit(through: DateString | null): PointWrite | null {
+    const store = this.#store;
+    let n = this.#emitted;
+    while (n < this.#periods.length && (through === null || this.#periods[n]!.end <= through)) n++;
+    if (n === this.#emitted || !store) return null;
+    const periods = this.#periods.slice(this.#emitted, n);
+    this.#emitted = n;
+    const rows = new PointRows();
+    const cursor = store.cursor(this.#keys);
+    const out = this.#out;
+    const quoted = this.#quoted;
+    for (const period of periods) {
+      const index = this.#indexOf.get(period.start)!;
+      for (const [key] of store.points(period.start)) {
+        this.plan.evaluatePoint(cursor.moveTo(index, key), out);
+        let kpis = '';
+        let vals = '';
+        let count = 0;
+        for (let i = 0; i < out.length; i++) {
+          const v = out[i];
+          if (v === null || v === undefined || !Number.isFinite(v)) continue;
+          kpis += count === 0 ? quoted[i] : `,${quoted[i]}`;
+          // String() is the shortest text that reads back as the same double (and valid JSON).
+          vals += count === 0 ? String(v) : `,${String(v)}`;
+          count++;
+        }
+        if (count === 0) continue;
+        const at = key.indexOf('\u0000');
+        rows.json.push(`{"s":"${period.start}","e":"${period.end}","d":"${key.slice(0, at)}","v":${JSON.stringify(key.slice(at + 1))},"k":[${kpis}],"x":[${vals}]}`);
+        rows.values += count;
+      }
+    }
+    this.#values += rows.values;
+    this.#points += rows.size;
+    if (this.grain !== 'day' && this.#emitted < this.#periods.length) store.evictBefore(shiftPeriod(this.#periods[this.#emitted]!.start, this.grain, -this.plan.lookback));
+    return { grain: this.grain, from: periods[0]!.start, to: periods[periods.length - 1]!.end, rows };
+  }
+
+  summary(): GrainSummary {
+    return { grain: this.grain, from: this.first, to: this.last, periods: this.#periods.length, values: this.#values, points: this.#points };
   }
 }

@@ -77,6 +77,7 @@ export interface Database {
   sync_runs: SyncRunsTable;
   checkpoints: CheckpointsTable;
   quarantine: QuarantineTable;
+  kpi_points: KpiPointsTable;
   kpi_values: KpiValuesTable;
   goal_snapshots: GoalSnapshotsTable;
   okr_snapshots: OkrSnapshotsTable;
@@ -91,16 +92,30 @@ export type SyncRun = Selectable<SyncRunsTable>;
 export type MetricFact = Selectable<MetricFactsTable>;
 
 /** One KPI value per (grain, period, dimension value); written by recompute, never a NULL row. */
-export interface KpiValuesTable {
-  kpi: string;
+/** One point (grain, period, dimension value) with all its KPI values: what recompute writes. */
+export interface KpiPointsTable {
   grain: string;
   period_start: DateString;
   period_end: DateString;
   /** 'all', 'connector', 'channel' or 'campaign'; dimension_value is '' for 'all'. */
   dimension: string;
   dimension_value: string;
-  value: number | null;
+  /** KPI names and their values, position by position. */
+  kpis: string[];
+  vals: number[];
   computed_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+/** The view over kpi_points with one row per KPI value; read-only. */
+export interface KpiValuesTable {
+  kpi: ColumnType<string, never, never>;
+  grain: ColumnType<string, never, never>;
+  period_start: ColumnType<DateString, never, never>;
+  period_end: ColumnType<DateString, never, never>;
+  dimension: ColumnType<string, never, never>;
+  dimension_value: ColumnType<string, never, never>;
+  value: ColumnType<number, never, never>;
+  computed_at: ColumnType<Date, never, never>;
 }
 
 export interface GoalSnapshotsTable {

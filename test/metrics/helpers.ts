@@ -60,7 +60,7 @@ export const catalogueFacts: MetricRow[] = [
 ];
 
 export async function clearWarehouse(db: Kysely<Database>): Promise<void> {
-  await sql`truncate metric_facts, kpi_values, goal_snapshots, okr_snapshots`.execute(db);
+  await sql`truncate metric_facts, kpi_points, goal_snapshots, okr_snapshots`.execute(db);
 }
 
 export async function kpiRows(db: Kysely<Database>) {

@@ -70,7 +70,7 @@ describe.each(warehouseKinds)('recompute on %s', (kind) => {
     // Periods the change did not touch were left alone.
     expect(await untouched()).toEqual(untouchedBefore);
 
-    await sql`truncate kpi_values`.execute(wh.db);
+    await sql`truncate kpi_points`.execute(wh.db);
     await recompute(wh.db, config);
     const afterFull = await kpiRows(wh.db);
     expect(afterIncremental.length).toBeGreaterThan(1000);
@@ -86,7 +86,7 @@ describe.each(warehouseKinds)('recompute on %s', (kind) => {
 
   it('gives the same rows whatever the chunk and batch size', async () => {
     const reference = await kpiRows(wh.db);
-    await sql`truncate kpi_values`.execute(wh.db);
+    await sql`truncate kpi_points`.execute(wh.db);
     const result = await recompute(wh.db, config, undefined, { chunkDays: 1, batchSize: 7 });
     expect(result.values).toBe(reference.length);
     expect(await kpiRows(wh.db)).toEqual(reference);

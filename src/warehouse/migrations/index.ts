@@ -3,6 +3,7 @@ import * as m001 from './001-facts-and-runs.ts';
 import * as m002 from './002-kpis.ts';
 import * as m003 from './003-source-files.ts';
 import * as m004 from './004-alerts.ts';
+import * as m005 from './005-kpi-points.ts';
 
 /**
  * Migrations are imported, not read from a folder at run time, so they work the same from
@@ -13,6 +14,7 @@ const migrations: Record<string, Migration> = {
   '002-kpis': m002,
   '003-source-files': m003,
   '004-alerts': m004,
+  '005-kpi-points': m005,
 };
 
 export const migrationProvider: MigrationProvider = {
