@@ -32,6 +32,8 @@ interface Node {
 }
 
 const ALL_METRICS: readonly string[] = baseMetrics.map((m) => m.name);
+/** The slot of metrics a plan knows have no data; no fact is ever named this. */
+const ABSENT = '\u0000absent';
 
 /**
  * Which sums a set of KPIs needs and how to turn them into values. A KPI's own filter
@@ -39,21 +41,35 @@ const ALL_METRICS: readonly string[] = baseMetrics.map((m) => m.name);
  * different filter groups: each (KPI, group) pair is a node.
  */
 export class EvaluationPlan {
-  readonly metrics: readonly string[] = ALL_METRICS;
+  /** The store's slots per filter group, in order; see the constructor's `present`. */
+  readonly metrics: readonly string[];
   readonly groups: Array<NormalFilter | null> = [];
   readonly roots: readonly Node[];
   /** How many periods before the first evaluated one must be loaded for previous(). */
   readonly lookback: number;
   readonly #groupIndex = new Map<string, number>();
   readonly #nodes = new Map<string, Node>();
-  readonly #metricIndex = new Map(ALL_METRICS.map((m, i) => [m, i]));
+  readonly #metricIndex: Map<string, number>;
   readonly #memo = new Map<number, number | null>();
   readonly #catalogue: Catalogue;
   /** The point being evaluated: each node's env reads through it, so no closure is made per evaluation. */
   #window: PointWindow = { at: () => undefined };
 
-  constructor(catalogue: Catalogue, kpis: readonly string[], base: NormalFilter | null = []) {
+  /**
+   * `present`: the only metrics that can have data (recompute finds them first). The store
+   * then holds a slot for each of those plus one that is never written, where every other
+   * metric reads "no data": a narrower point per dimension value, and the same values.
+   */
+  constructor(catalogue: Catalogue, kpis: readonly string[], base: NormalFilter | null = [], present?: ReadonlySet<string>) {
     this.#catalogue = catalogue;
+    if (present) {
+      const kept = ALL_METRICS.filter((m) => present.has(m));
+      this.metrics = [...kept, ABSENT];
+      this.#metricIndex = new Map(ALL_METRICS.map((m) => [m, present.has(m) ? kept.indexOf(m) : kept.length]));
+    } else {
+      this.metrics = ALL_METRICS;
+      this.#metricIndex = new Map(ALL_METRICS.map((m, i) => [m, i]));
+    }
     this.roots = kpis.map((kpi) => this.#node(kpi, base));
     this.lookback = Math.max(0, ...kpis.map((k) => catalogue.compiled(k)?.usesPrevious ?? 0));
   }
@@ -65,7 +81,7 @@ export class EvaluationPlan {
       if (!node.compiled) needed.add(node.kpi);
       else for (const m of node.compiled.baseMetrics) needed.add(m);
     }
-    return ALL_METRICS.filter((m) => needed.has(m));
+    return this.metrics.filter((m) => needed.has(m));
   }
 
   #group(filter: NormalFilter | null): number {
@@ -80,7 +96,7 @@ export class EvaluationPlan {
   }
 
   #slot(metric: string, group: number): number {
-    return group * ALL_METRICS.length + this.#metricIndex.get(metric)!;
+    return group * this.metrics.length + this.#metricIndex.get(metric)!;
   }
 
   #node(kpi: string, parent: NormalFilter | null): Node {

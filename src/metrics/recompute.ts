@@ -76,7 +76,8 @@ type Executor = Kysely<Database> | Transaction<Database>;
 export async function recompute(db: Kysely<Database>, config: MetricsConfig, range?: RecomputeRange, options: RecomputeOptions = {}): Promise<RecomputeResult> {
   const started = performance.now();
   const catalogue = loadCatalogue(config.kpis);
-  const plan = new EvaluationPlan(catalogue, catalogue.list().map((d) => d.name), NO_FILTER);
+  const kpis = catalogue.list().map((d) => d.name);
+  let plan = new EvaluationPlan(catalogue, kpis, NO_FILTER);
   const { weekStart } = config.reporting;
   const grains = options.grains ?? allGrains;
   const result: RecomputeResult = { full: range === undefined, from: null, to: null, grains: [], values: 0, deleted: 0, durationMs: 0 };
@@ -112,9 +113,11 @@ export async function recompute(db: Kysely<Database>, config: MetricsConfig, ran
   }
   for (const lane of lanes) lane.index(readFrom, readTo);
 
+  // Points only as wide as the metrics that have facts here (a few of the vocabulary's 34).
+  plan = new EvaluationPlan(catalogue, kpis, NO_FILTER, await metricsPresent(db, readFrom, readTo));
+  for (const lane of lanes) lane.plan = plan;
   const days = new PointStore(plan.metrics, plan.groups.length);
-  const present = await metricsPresent(db, readFrom, readTo);
-  const metrics = plan.neededMetrics().filter((m) => present.has(m));
+  const metrics = plan.neededMetrics();
   const query = (chunk: Period) =>
     aggregateRows(
       db,
@@ -268,7 +271,7 @@ class GrainLane {
     readonly grain: Grain,
     from: DateString,
     to: DateString,
-    readonly plan: EvaluationPlan,
+    public plan: EvaluationPlan,
     readonly weekStart: WeekStart,
   ) {
     this.first = periodStart(from, grain, weekStart);
