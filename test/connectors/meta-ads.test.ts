@@ -130,8 +130,11 @@ describe('meta ads connector behaviour and failures', () => {
       restate(ds, { source: 'meta', date: '2024-03-27', factor: 1.3 });
       const res = await sync();
       expect(res.run.status).toBe('succeeded');
-      // Lookback 7: the second sync reads 03-24 … 03-31.
-      expect((res.run.flags[`stream:${ACCOUNT}`] as any).window).toEqual({ from: '2024-03-24', to: TO });
+      // The default lookback (28 days) reaches back past the start date, so the whole window
+      // is read again; with lookbackDays: 7 only 03-24 … 03-31.
+      expect((res.run.flags[`stream:${ACCOUNT}`] as any).window).toEqual({ from: FROM, to: TO });
+      const short = await sync({}, config('    lookbackDays: 7'));
+      expect((short.run.flags[`stream:${ACCOUNT}`] as any).window).toEqual({ from: '2024-03-24', to: TO });
       expect(res.run.rows_written).toBeGreaterThan(0);
       expectSameFacts(await storedFacts(wh.db, 'meta'), expected());
     } finally {

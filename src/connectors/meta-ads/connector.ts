@@ -184,8 +184,11 @@ function open(config: MetaAdsConfig, ctx: OpenContext, options: MetaAdsOptions):
 export function createMetaAdsConnector(options: MetaAdsOptions = {}): Connector<MetaAdsConfig, Insight> {
   return {
     type: 'meta_ads',
-    // The default attribution window books conversions up to 7 days after the click.
-    defaultLookbackDays: () => 7,
+    // Meta restates insights for up to 28 days: conversions land on the day of the click
+    // for as long as the account's attribution window (up to 28-day click on older setups),
+    // and late deduplication corrects spend and reach. lookbackDays: 7 fits the default
+    // 7-day-click window when a 28-day re-read is too slow.
+    defaultLookbackDays: () => 28,
     streams: (config) => config.adAccountIds,
     open: (config, ctx) => open(config, ctx, options),
   };
