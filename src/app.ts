@@ -12,7 +12,7 @@ import { evaluateGoals, recompute } from './metrics/index.ts';
 import { createAlertsEngine, startAlertLoop, type AlertLoop } from './metrics/alerts/index.ts';
 import { sendDigest } from './notify/index.ts';
 import { createPipelineMetrics, createServer, type MetricsSources, type PipelineMetrics } from './server/index.ts';
-import { abandonRuns, abandonStaleRuns, unfinishedRuns, type Database, type Warehouse } from './warehouse/index.ts';
+import { abandonRuns, abandonStaleRuns, pruneHistory, unfinishedRuns, type Database, type Warehouse } from './warehouse/index.ts';
 
 export type ConnectorRegistry = Partial<Record<string, AnyConnector>>;
 
@@ -142,6 +142,7 @@ export interface App {
   embedded?: Embedded;
   alertLoop?: AlertLoop;
   digestTask?: { stop(): unknown };
+  pruneTask?: { stop(): unknown };
   server?: FastifyInstance;
   /** The port the HTTP surface listens on (useful with port 0). */
   port?: number;
@@ -194,6 +195,7 @@ export async function startApp(options: AppOptions): Promise<App> {
     stopping ??= (async () => {
       // Jobs first: the probes keep answering while running work winds down.
       await app.digestTask?.stop();
+      await app.pruneTask?.stop();
       await app.alertLoop?.stop();
       await app.queue?.stop(timeoutMs);
       await app.embedded?.stop(timeoutMs);
@@ -214,6 +216,18 @@ export async function startApp(options: AppOptions): Promise<App> {
     // side by side, and without them stale data would go unnoticed when no sync runs at all.
     if (options.role !== 'worker' && options.background !== false) {
       app.alertLoop = startAlertLoop(db, config, { log });
+      app.pruneTask = cron.schedule(
+        config.retention.schedule,
+        async () => {
+          try {
+            const r = await pruneHistory(db, config.retention);
+            log.info(r, 'pruned history older than the retention settings');
+          } catch (err) {
+            log.warn({ err: errorMessage(err) }, 'pruning history failed; trying again at the next scheduled time');
+          }
+        },
+        { timezone: 'UTC' },
+      );
       const digest = config.digest;
       if (digest) {
         app.digestTask = cron.schedule(

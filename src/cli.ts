@@ -13,6 +13,7 @@ import { runCommand } from './cli/run.ts';
 import { syncCommand } from './cli/sync.ts';
 import { runsCommand } from './cli/runs.ts';
 import { recomputeCommand } from './cli/recompute.ts';
+import { pruneCommand } from './cli/prune.ts';
 import { reportCommand, type ReportCommandOptions } from './cli/report.ts';
 import type { Role } from './jobs/index.ts';
 import { alertsListCommand, alertsSilenceCommand, alertsSilencesCommand, alertsTestChannelCommand, alertsUnsilenceCommand, digestCommand, type DigestOptions, type SilenceOptions } from './cli/alerts.ts';
@@ -139,6 +140,14 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .action(async function (this: Command) {
       const ctx = commandContext(this, io);
       setExit(await recomputeCommand(ctx.io, ctx.configFile, this.opts<{ from?: string; to?: string }>()));
+    });
+
+  withCommonOptions(program.command('prune'))
+    .description('delete sync runs, quarantined records and alert history older than the retention settings')
+    .option('--dry-run', 'count what would be deleted, delete nothing')
+    .action(async function (this: Command) {
+      const ctx = commandContext(this, io);
+      setExit(await pruneCommand(ctx.io, ctx.configFile, this.opts<{ dryRun?: boolean }>()));
     });
 
   withCommonOptions(program.command('report'))

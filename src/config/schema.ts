@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { cronExpression, isoDate, slug, timeZone } from '../connectors/shared/config.ts';
-import { alertRuleSchema, alertingSchema, channelsSchema } from './alerts.ts';
+import { alertRuleSchema, alertingSchema, channelsSchema, duration } from './alerts.ts';
 
 const currencyCode = z.string().regex(/^[A-Z]{3}$/, 'expected a 3-letter ISO currency code, e.g. EUR');
 
@@ -35,6 +35,8 @@ export const okrConfigSchema = z.strictObject({
   keyResults: z.array(z.strictObject({ goal: z.string().min(1), weight: z.number().positive().default(1) })).min(1),
 });
 
+const DAY_MS = 86_400_000;
+
 export const configSchema = z.strictObject({
   reporting: z
     .strictObject({
@@ -63,6 +65,15 @@ export const configSchema = z.strictObject({
   channels: channelsSchema.default({}),
   alerts: z.array(alertRuleSchema).default([]),
   alerting: alertingSchema.default(alertingSchema.parse({})),
+  /** How long history is kept; the scheduler prunes on `schedule` (UTC), `kpi prune` on demand. */
+  retention: z
+    .strictObject({
+      syncRuns: duration.default(180 * DAY_MS),
+      quarantine: duration.default(90 * DAY_MS),
+      alertHistory: duration.default(90 * DAY_MS),
+      schedule: cronExpression.default('17 3 * * *'),
+    })
+    .default({ syncRuns: 180 * DAY_MS, quarantine: 90 * DAY_MS, alertHistory: 90 * DAY_MS, schedule: '17 3 * * *' }),
   digest: z
     .strictObject({
       schedule: cronExpression,

@@ -4,3 +4,4 @@ export { startRun, recordProgress, finishRun, abandonStaleRuns, unfinishedRuns, 
 export { getCheckpoint, saveCheckpoint, listCheckpoints } from './checkpoints.ts';
 export { quarantine, listQuarantine, type QuarantinedRecord } from './quarantine.ts';
 export type { Database, DateString, SyncRun, SyncRunStatus, MetricFact } from './tables.ts';
+export { pruneHistory, type RetentionPolicy, type PruneResult } from './retention.ts';
