@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli.ts';
 import { migrateToLatest, openWarehouse, pruneHistory, type Database, type Warehouse } from '../../src/warehouse/index.ts';
+import { runCli } from '../helpers/cli.ts';
 import { testDatabaseUrlWithSchema, testWarehouse, warehouseKinds } from '../helpers/warehouse.ts';
 
 const DAY = 86_400_000;
@@ -120,12 +120,7 @@ describe('kpi prune', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const kpi = async (argv: string[]) => {
-    let stdout = '';
-    let stderr = '';
-    const code = await main(argv, { stdout: { write: (s: string) => ((stdout += s), true) }, stderr: { write: (s: string) => ((stderr += s), true) }, env: { DATABASE_URL: db.url }, cwd: dir });
-    return { code, stdout, stderr };
-  };
+  const kpi = (argv: string[]) => runCli(argv, { env: { DATABASE_URL: db.url }, cwd: dir });
   const row = (out: string, name: string) => out.split('\n').find((l) => l.includes(name))?.split('│').map((c) => c.trim()).filter(Boolean);
 
   it('counts with --dry-run and deletes nothing, then deletes with the configured retention', async () => {
