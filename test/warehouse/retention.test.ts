@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrateToLatest, openWarehouse, pruneHistory, type Database, type Warehouse } from '../../src/warehouse/index.ts';
+import { migrateToLatest, openWarehouse, pruneHistory, type Database, type SyncRunStatus, type Warehouse } from '../../src/warehouse/index.ts';
+import type { OutboxStatus } from '../../src/warehouse/tables.ts';
 import { runCli } from '../helpers/cli.ts';
 import { testDatabaseUrlWithSchema, testWarehouse, warehouseKinds } from '../helpers/warehouse.ts';
 
@@ -14,7 +15,7 @@ const policy = { syncRuns: 180 * DAY, quarantine: 90 * DAY, alertHistory: 90 * D
 
 /** History of every kind, some of it past the policy; returns what must survive, by table. */
 async function seed(db: Kysely<Database>): Promise<Record<string, string[]>> {
-  const run = (connector: string, status: string, days: number) =>
+  const run = (connector: string, status: SyncRunStatus, days: number) =>
     db
       .insertInto('sync_runs')
       .values({ connector, trigger: 'schedule', status, started_at: ago(days), heartbeat_at: ago(days), finished_at: status === 'running' ? null : ago(days) })
@@ -37,7 +38,7 @@ async function seed(db: Kysely<Database>): Promise<Record<string, string[]>> {
   for (const [seq, days] of [[1, 100], [2, 20]] as const) {
     await db.insertInto('alert_transitions').values({ rule: 'r', instance: 'i', seq, from_state: 'ok', to_state: 'firing', reason: `seq ${seq}`, value: null, at: ago(days) }).execute();
   }
-  const outbox = (event: string, status: string, days: number) =>
+  const outbox = (event: string, status: OutboxStatus, days: number) =>
     db
       .insertInto('alert_outbox')
       .values({ rule: 'r', instance: 'i', episode: 1, event, channel: 'ops', status, payload: JSON.stringify({}), created_at: ago(days), due_at: ago(days), not_before: ago(days), delivered_at: status === 'sent' ? ago(days) : null })
