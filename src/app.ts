@@ -171,6 +171,12 @@ export function openSyncGate(config: Config, env: NodeJS.ProcessEnv): { gate: Sy
   };
 }
 
+/** The config's `jobs` as queue tuning; the rest keeps its defaults. */
+export function tuningOf(config: Config): Partial<QueueTuning> {
+  const { syncConcurrency, attempts, backoff, sourceLimits } = config.jobs;
+  return { syncConcurrency, attempts, backoffMs: backoff, sourceLimits: sourceLimits as Record<string, number> };
+}
+
 /** `kpi start`: queue mode when Redis is configured, otherwise everything in this process. */
 export async function startApp(options: AppOptions): Promise<App> {
   const { config, warehouse } = options;
@@ -206,7 +212,7 @@ export async function startApp(options: AppOptions): Promise<App> {
 
   try {
     if (redisUrl) {
-      app.queue = await startQueueMode({ redisUrl, prefix: config.redis.prefix, connectors: config.connectors, handlers, log, role: options.role ?? 'all', tuning: options.tuning });
+      app.queue = await startQueueMode({ redisUrl, prefix: config.redis.prefix, connectors: config.connectors, handlers, log, role: options.role ?? 'all', tuning: { ...tuningOf(config), ...options.tuning } });
       sources.queues = app.queue.queues;
     } else {
       if (options.role && options.role !== 'all') log.info({ role: options.role }, 'no Redis configured: embedded mode runs everything; --role is ignored');

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { cronExpression, isoDate, slug, timeZone } from '../connectors/shared/config.ts';
 import { alertRuleSchema, alertingSchema, channelsSchema, duration } from './alerts.ts';
+import { connectorConfigSchemas, type ConnectorType } from '../connectors/schemas.ts';
 
 const currencyCode = z.string().regex(/^[A-Z]{3}$/, 'expected a 3-letter ISO currency code, e.g. EUR');
 
@@ -65,6 +66,19 @@ export const configSchema = z.strictObject({
   channels: channelsSchema.default({}),
   alerts: z.array(alertRuleSchema).default([]),
   alerting: alertingSchema.default(alertingSchema.parse({})),
+  /** Queue-mode job settings; what is left out keeps its default. */
+  jobs: z
+    .strictObject({
+      /** Sync jobs one worker process runs at once, across connectors. */
+      syncConcurrency: z.number().int().min(1).max(64).default(4),
+      /** Tries of a job that fails with a transient error, the first included. */
+      attempts: z.number().int().min(1).max(20).default(5),
+      /** First retry delay; it doubles with each attempt, with jitter. */
+      backoff: duration.default(10_000),
+      /** Most syncs of one connector type at once across all workers, e.g. { google_ads: 2 }: a source's own concurrency limit. */
+      sourceLimits: z.partialRecord(z.enum(Object.keys(connectorConfigSchemas) as [ConnectorType, ...ConnectorType[]]), z.number().int().min(1)).default({}),
+    })
+    .default({ syncConcurrency: 4, attempts: 5, backoff: 10_000, sourceLimits: {} }),
   /** How long history is kept; the scheduler prunes on `schedule` (UTC), `kpi prune` on demand. */
   retention: z
     .strictObject({
