@@ -4,7 +4,7 @@ import type { AlertsEngine } from '../../src/app.ts';
 import { createAlertsEngine, evaluateAlerts, startAlertLoop } from '../../src/metrics/alerts/index.ts';
 import { deliverOutbox, type SlackMessage } from '../../src/notify/index.ts';
 import { upsertFacts, type Warehouse } from '../../src/warehouse/index.ts';
-import { testWarehouse } from '../helpers/warehouse.ts';
+import { useWarehouse } from '../helpers/warehouse.ts';
 import { fakeClock, quietLogger, reply, startHttp, type HttpServer } from '../notify/helpers.ts';
 import { at, clearAlerts, configFrom, days, outbox, RecordingChannel } from './helpers.ts';
 
@@ -37,11 +37,10 @@ async function spend(wh: Warehouse, values: Record<string, number>, date = '2026
 }
 
 describe('delivering the outbox to Slack', () => {
-  let wh: Warehouse;
+  const wh = useWarehouse('postgres', clearAlerts);
   let server: HttpServer;
   let status: (n: number) => [number, string, Record<string, string>?];
   beforeAll(async () => {
-    wh = await testWarehouse('postgres');
     server = await startHttp((res, n) => {
       const [code, body, headers] = status(n);
       reply(res, code, body, headers);
@@ -49,10 +48,8 @@ describe('delivering the outbox to Slack', () => {
   });
   afterAll(async () => {
     await server.close();
-    await wh.close();
   });
-  beforeEach(async () => {
-    await clearAlerts(wh.db);
+  beforeEach(() => {
     server.requests.length = 0;
     status = () => [200, 'ok'];
   });
@@ -224,16 +221,7 @@ alerts:
 });
 
 describe('the pipeline adapter and the periodic loop', () => {
-  let wh: Warehouse;
-  beforeAll(async () => {
-    wh = await testWarehouse('postgres');
-  });
-  afterAll(async () => {
-    await wh.close();
-  });
-  beforeEach(async () => {
-    await clearAlerts(wh.db);
-  });
+  const wh = useWarehouse('postgres', clearAlerts);
 
   it('fits the pipeline: evaluate returns outbox ids, deliver waits out the group wait and sends', async () => {
     const config = configFor('http://127.0.0.1:9/unused');

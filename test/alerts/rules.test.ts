@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { evaluateAlerts, listTransitions } from '../../src/metrics/alerts/index.ts';
 import { deliverOutbox } from '../../src/notify/index.ts';
-import { upsertFacts, type Warehouse } from '../../src/warehouse/index.ts';
-import { testWarehouse, warehouseKinds } from '../helpers/warehouse.ts';
+import { upsertFacts } from '../../src/warehouse/index.ts';
+import { useWarehouse, warehouseKinds } from '../helpers/warehouse.ts';
 import { addRuns, at, clearAlerts, configFrom, days, instances, outbox, RecordingChannel, stateOf } from './helpers.ts';
 
 const CHANNELS = `
@@ -34,7 +34,7 @@ const ctrDays = [
 const morningAfter = (date: string) => new Date(Date.parse(`${date}T06:00:00Z`) + 86_400_000);
 
 describe.each(warehouseKinds)('a threshold rule per channel, stepped day by day, on %s', (kind) => {
-  let wh: Warehouse;
+  const wh = useWarehouse(kind);
   const config = configFrom(`${CHANNELS}
 alerts:
   - name: ctr_low
@@ -48,11 +48,7 @@ alerts:
     repeatInterval: 20h
 `);
   beforeAll(async () => {
-    wh = await testWarehouse(kind);
     await upsertFacts(wh.db, ctrDays);
-  });
-  afterAll(async () => {
-    await wh.close();
   });
 
   it('goes ok → pending → firing → (firing, hysteresis) → resolved, with one outbox row per notification', async () => {
@@ -125,16 +121,7 @@ alerts:
 });
 
 describe('rule kinds on postgres', () => {
-  let wh: Warehouse;
-  beforeAll(async () => {
-    wh = await testWarehouse('postgres');
-  });
-  afterAll(async () => {
-    await wh.close();
-  });
-  beforeEach(async () => {
-    await clearAlerts(wh.db);
-  });
+  const wh = useWarehouse('postgres', clearAlerts);
 
   it('does not double-count `for` when one tick is evaluated twice', async () => {
     await upsertFacts(wh.db, ctrDays);

@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { evaluateAlerts } from '../../src/metrics/alerts/index.ts';
 import { activeMute, addSilence, deliverOutbox, endSilence, listSilences, matchesAll, muteEnd, parseMatcher } from '../../src/notify/index.ts';
-import { upsertFacts, type Warehouse } from '../../src/warehouse/index.ts';
-import { testWarehouse } from '../helpers/warehouse.ts';
+import { upsertFacts } from '../../src/warehouse/index.ts';
+import { useWarehouse } from '../helpers/warehouse.ts';
 import { at, clearAlerts, configFrom, days, outbox, RecordingChannel } from './helpers.ts';
 
 describe('matchers', () => {
@@ -40,16 +40,7 @@ describe('mute windows', () => {
 });
 
 describe('silences and mute windows in delivery', () => {
-  let wh: Warehouse;
-  beforeAll(async () => {
-    wh = await testWarehouse('postgres');
-  });
-  afterAll(async () => {
-    await wh.close();
-  });
-  beforeEach(async () => {
-    await clearAlerts(wh.db);
-  });
+  const wh = useWarehouse('postgres', clearAlerts);
 
   const config = (mute = '') =>
     configFrom(`

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { advance, evaluateAlerts, initialState, listTransitions, type InstanceState, type Observed, type StateRules } from '../../src/metrics/alerts/index.ts';
-import { upsertFacts, type Warehouse } from '../../src/warehouse/index.ts';
-import { testWarehouse } from '../helpers/warehouse.ts';
+import { upsertFacts } from '../../src/warehouse/index.ts';
+import { useWarehouse } from '../helpers/warehouse.ts';
 import { at, clearAlerts, configFrom, days, instances, outbox, stateOf } from './helpers.ts';
 
 const rules = (over: Partial<StateRules> = {}): StateRules => ({
@@ -112,16 +112,7 @@ describe('the alert state machine', () => {
 });
 
 describe('no data and errors against the warehouse', () => {
-  let wh: Warehouse;
-  beforeAll(async () => {
-    wh = await testWarehouse('postgres');
-  });
-  afterAll(async () => {
-    await wh.close();
-  });
-  beforeEach(async () => {
-    await clearAlerts(wh.db);
-  });
+  const wh = useWarehouse('postgres', clearAlerts);
 
   const CONFIG = (policy: string, grace: string) => `
 channels:

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import type { Kysely } from 'kysely';
 import pg from 'pg';
-import { inject } from 'vitest';
-import { migrateToLatest, openWarehouse, type Warehouse, type WarehouseKind } from '../../src/warehouse/index.ts';
+import { afterAll, beforeAll, beforeEach, inject } from 'vitest';
+import { migrateToLatest, openWarehouse, type Database, type Warehouse, type WarehouseKind } from '../../src/warehouse/index.ts';
 
 export const warehouseKinds: WarehouseKind[] = ['postgres', 'pglite'];
 
@@ -31,6 +32,44 @@ export async function testWarehouse(kind: WarehouseKind): Promise<Warehouse> {
       await c.connect();
       await c.query(`drop schema ${schema} cascade`);
       await c.end();
+    },
+  };
+}
+
+/**
+ * A test warehouse for the describe this is called in: opened before its tests, closed after
+ * them, and handed to `clear` before each test when given. The object is returned at once so
+ * that helpers can capture it, though it only works once the describe's hooks have run.
+ */
+export function useWarehouse(kind: WarehouseKind, clear?: (db: Kysely<Database>) => Promise<void>): Warehouse {
+  let open: Warehouse | undefined;
+  const current = (): Warehouse => {
+    if (!open) throw new Error(`the ${kind} warehouse is only open inside the tests and hooks of the describe that asked for it`);
+    return open;
+  };
+  beforeAll(async () => {
+    open = await testWarehouse(kind);
+  });
+  afterAll(async () => {
+    await open?.close();
+    open = undefined;
+  });
+  if (clear) beforeEach(() => clear(current().db));
+  return {
+    get db() {
+      return current().db;
+    },
+    get kind() {
+      return current().kind;
+    },
+    get location() {
+      return current().location;
+    },
+    // The describe closes it; a test that closes it early makes the afterAll a no-op.
+    close: async () => {
+      const wh = current();
+      open = undefined;
+      await wh.close();
     },
   };
 }
