@@ -1,26 +1,12 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/index.ts';
 import { createGa4Connector, type Ga4Options } from '../../src/connectors/ga4/index.ts';
-import { runSync, type AnyConnector, type ConnectorConfig } from '../../src/connectors/index.ts';
-import type { Logger } from '../../src/log.ts';
+import type { AnyConnector, ConnectorConfig } from '../../src/connectors/index.ts';
 import { channelFromGa4Group } from '../../src/metrics/vocabulary.ts';
-import { createDataset, restate, startGa4Fake, type Ga4Row, type Ga4Settings } from '../../src/sandbox/index.ts';
-import { listQuarantine, type Warehouse } from '../../src/warehouse/index.ts';
-import { testWarehouse, warehouseKinds } from '../helpers/warehouse.ts';
-import {
-  capturingLogger,
-  expectNoSecrets,
-  expectSameFacts,
-  fakeSleep,
-  Facts,
-  googleAuthYaml,
-  googleEnv,
-  OAUTH,
-  quietLogger,
-  startGoogle,
-  storedFacts,
-  truncateWarehouse,
-} from './google-helpers.ts';
+import { createDataset, startGa4Fake, type Ga4Row, type Ga4Settings } from '../../src/sandbox/index.ts';
+import { warehouseKinds } from '../helpers/warehouse.ts';
+import { expectNoSecrets, fakeSleep, Facts, googleAuthYaml, googleEnv, googleSecrets, OAUTH, startGoogle } from './google-helpers.ts';
+import { expectFailed, expectFullSync, expectRerunWritesNothing, itFailsOnARevokedToken, itQuarantinesATypeChange, itRefreshesAnExpiredToken, itReplacesARestatedDay, itRetries, SERVER_FAULTS, sourceHarness, type Source } from './source-cases.ts';
 
 const ds = createDataset({ seed: 7, endDate: '2024-03-31', days: 40 });
 const PROPERTY = ds.ga4.propertyId;
@@ -71,6 +57,8 @@ function expected(from = FROM, to = TO, skip?: (r: Ga4Row) => boolean): Facts {
 
 const reportCalls = () => google.api.requests.filter((r) => r.path.endsWith(':runReport'));
 
+const ga4: Source<Ga4Options> = { name: 'ga4-web', dataset: ds, fake: () => google.api, dataPath: ':runReport', connector, config, now, expected };
+
 beforeAll(async () => {
   google = await startGoogle(ds, startGa4Fake);
 });
@@ -79,23 +67,11 @@ afterAll(async () => {
 });
 
 describe.each(warehouseKinds)('ga4 connector on %s', (kind) => {
-  let wh: Warehouse;
-  beforeAll(async () => {
-    wh = await testWarehouse(kind);
-  });
-  afterAll(async () => {
-    await wh.close();
-  });
+  const h = sourceHarness(ga4, kind);
 
   it('writes every row of the window as base metrics, paging by offset in date order; a re-run writes nothing', async () => {
-    await truncateWarehouse(wh.db);
-    google.api.requests.length = 0;
-    const res = await runSync({ db: wh.db, connector: connector(), config: config(), log: quietLogger(), now });
-    expect(res.error).toBeUndefined();
     const rows = [...ds.ga4.range(FROM, TO)].length;
-    expect(res.run).toMatchObject({ status: 'succeeded', rows_read: rows, rows_rejected: 0 });
-    expectSameFacts(await storedFacts(wh.db, 'ga4-web'), expected());
-    expect(res.run.flags[`stream:${PROPERTY}`]).toMatchObject({ currency: 'EUR', timeZone: 'Europe/Berlin', window: { from: FROM, to: TO } });
+    await expectFullSync(h, rows, { [PROPERTY]: { currency: 'EUR', timeZone: 'Europe/Berlin', window: { from: FROM, to: TO } } });
 
     // One tiny report for currency and zone, then pages of 40 until rowCount.
     const bodies = reportCalls().map((r) => r.body as Record<string, any>);
@@ -106,23 +82,14 @@ describe.each(warehouseKinds)('ga4 connector on %s', (kind) => {
       expect(b.orderBys[0]).toEqual({ dimension: { dimensionName: 'date', orderType: 'ALPHANUMERIC' } });
     }
 
-    const again = await runSync({ db: wh.db, connector: connector(), config: config(), log: quietLogger(), now });
-    expect(again.run).toMatchObject({ status: 'succeeded', rows_written: 0, rows_deleted: 0 });
+    await expectRerunWritesNothing(h);
   });
 });
 
 describe('ga4 connector failures and limits', () => {
-  let wh: Warehouse;
-  beforeAll(async () => {
-    wh = await testWarehouse('postgres');
-  });
-  afterAll(async () => {
-    await wh.close();
-  });
-  beforeEach(async () => {
-    await truncateWarehouse(wh.db);
-    google.api.faults.length = 0;
-    google.api.requests.length = 0;
+  const h = sourceHarness(ga4);
+  const sync = h.sync;
+  beforeEach(() => {
     google.token.faults.length = 0;
   });
   afterEach(() => {
@@ -131,94 +98,40 @@ describe('ga4 connector failures and limits', () => {
     s.sampling = false;
     for (const b of Object.values(s.quota)) b.used = 0;
     google.token.settings.revokedRefreshTokens.length = 0;
-    google.api.faults.length = 0;
   });
 
-  const sync = (options: Ga4Options = {}, cfg = config(), log: Logger = quietLogger()) => runSync({ db: wh.db, connector: connector(options), config: cfg, log, now });
+  // Lookback 3: the second sync reads 03-28 … 03-31 only.
+  itReplacesARestatedDay(h, 'the lookback', { source: 'ga4', date: '2024-03-30', factor: 1.5 }, { stream: PROPERTY, from: '2024-03-28', to: TO });
 
-  it('replaces a day that the source restated within the lookback', async () => {
-    await sync();
-    try {
-      restate(ds, { source: 'ga4', date: '2024-03-30', factor: 1.5 });
-      const res = await sync();
-      expect(res.run.status).toBe('succeeded');
-      // Lookback 3: the second sync reads 03-28 … 03-31 only.
-      expect((res.run.flags[`stream:${PROPERTY}`] as any).window).toEqual({ from: '2024-03-28', to: TO });
-      expect(res.run.rows_written).toBeGreaterThan(0);
-      expectSameFacts(await storedFacts(wh.db, 'ga4-web'), expected());
-    } finally {
-      restate(ds, { source: 'ga4', date: '2024-03-30', factor: 1 });
-    }
-  });
+  itRetries(h, [['a 429 with Retry-After', { kind: '429', retryAfterSec: 3 }], ...SERVER_FAULTS, ['a truncated JSON body', { kind: 'malformed', after: 2 }]]);
 
-  it.each([
-    ['a 429 with Retry-After', { kind: '429', retryAfterSec: 3 }],
-    ['a burst of 5xx', { kind: '500', times: 3 }],
-    ['a 503', { kind: '503', times: 2 }],
-    ['a hanging response (timeout)', { kind: 'hang' }],
-    ['a truncated JSON body', { kind: 'malformed', after: 2 }],
-  ] as const)('retries %s and still writes exactly the expected facts', async (_name, fault) => {
-    const { sleeps, sleep } = fakeSleep();
-    google.api.faults.push({ ...fault, path: ':runReport' });
-    // Only the hang needs a short deadline; elsewhere a slow machine must not look like a hang.
-    const res = await sync({ sleep, ...(fault.kind === 'hang' ? { timeoutMs: 300 } : {}) });
-    expect(res.error).toBeUndefined();
-    expect(res.run.status).toBe('succeeded');
-    expectSameFacts(await storedFacts(wh.db, 'ga4-web'), expected());
-    expect(google.api.faults).toHaveLength(0);
-    expect(google.api.requests.filter((r) => r.fault === fault.kind)).toHaveLength('times' in fault ? fault.times : 1);
-    if ('retryAfterSec' in fault) expect(sleeps).toContain(fault.retryAfterSec * 1000);
-  });
-
-  it('quarantines a row whose metric changed type and keeps the rest', async () => {
+  itQuarantinesATypeChange(h, 'a row whose metric', {
     // after: 1 lets the currency/zone report through, so the first data page is hit.
-    google.api.faults.push({ kind: 'typeChange', path: ':runReport', after: 1 });
-    const res = await sync();
-    expect(res.run).toMatchObject({ status: 'succeeded', rows_rejected: 1 });
-    const [q] = await listQuarantine(wh.db, { syncRunId: res.run.id });
-    expect(q?.reason).toMatch(/^sessions: /);
-    const first = [...ds.ga4.range(FROM, FROM)].sort((a, b) => cmp(a.sessionDefaultChannelGroup + '\u0001' + a.sessionCampaignName, b.sessionDefaultChannelGroup + '\u0001' + b.sessionCampaignName))[0]!;
-    expectSameFacts(await storedFacts(wh.db, 'ga4-web'), expected(FROM, TO, (r) => r === first));
+    fault: { after: 1 },
+    reason: /^sessions: /,
+    row: () => [...ds.ga4.range(FROM, FROM)].sort((a, b) => cmp(a.sessionDefaultChannelGroup + '\u0001' + a.sessionCampaignName, b.sessionDefaultChannelGroup + '\u0001' + b.sessionCampaignName))[0]!,
+    expected: (skip) => expected(FROM, TO, skip),
   });
 
-  it('refreshes an access token the API stopped accepting, once, and succeeds', async () => {
-    const issued = google.token.issued.length;
-    google.api.faults.push({ kind: 'expiredToken', path: ':runReport', after: 2 });
-    const res = await sync();
-    expect(res.run.status).toBe('succeeded');
-    // One token to start with, one after the 401.
-    expect(google.token.issued.length - issued).toBe(2);
-    expect(google.api.requests.filter((r) => r.status === 401)).toHaveLength(1);
-    expectSameFacts(await storedFacts(wh.db, 'ga4-web'), expected());
-  });
+  itRefreshesAnExpiredToken(h, () => google.token, 2, { min: 1, max: 1 });
 
-  it('fails as a config error when the token is revoked, without the token in the message or the logs', async () => {
-    const { log, text } = capturingLogger();
-    google.api.faults.push({ kind: 'revokedToken', path: ':runReport' });
-    const issued = google.token.issued.length;
-    const res = await sync({}, config(), log);
-    expect(res.run).toMatchObject({ status: 'failed', error_kind: 'config' });
-    expect(res.run.error).toMatch(/rejected the credentials even after refreshing/);
-    // The client refreshed once and gave up.
-    expect(google.token.issued.length - issued).toBe(2);
-    const secrets = [OAUTH.clientSecret, OAUTH.refreshToken, ...google.token.issued];
-    expectNoSecrets(String(res.run.error), secrets);
-    expectNoSecrets(text(), secrets);
-    expect(text()).toContain('sync failed');
+  itFailsOnARevokedToken(h, 'fails as a config error when the token is revoked, without the token in the message or the logs', {
+    error: /rejected the credentials even after refreshing/,
+    refreshesOnce: () => google.token,
+    secrets: () => googleSecrets(google.token),
+    logged: 'sync failed',
   });
 
   it('fails as a config error when the refresh token itself was revoked', async () => {
     google.token.settings.revokedRefreshTokens.push(OAUTH.refreshToken);
     const res = await sync();
-    expect(res.run).toMatchObject({ status: 'failed', error_kind: 'config' });
-    expect(res.run.error).toMatch(/Google refused the credentials \(invalid_grant\)/);
+    expectFailed(res, 'config', /Google refused the credentials \(invalid_grant\)/);
     expectNoSecrets(String(res.run.error), [OAUTH.refreshToken, OAUTH.clientSecret]);
   });
 
   it("passes on the API's message for a property the credentials cannot read", async () => {
     const res = await sync({}, config('', '["999"]'));
-    expect(res.run).toMatchObject({ status: 'failed', error_kind: 'config' });
-    expect(res.run.error).toMatch(/HTTP 403 PERMISSION_DENIED: User does not have sufficient permissions for this property/);
+    expectFailed(res, 'config', /HTTP 403 PERMISSION_DENIED: User does not have sufficient permissions for this property/);
   });
 
   it('spaces requests when the hourly property quota runs low, and never hits a 429', async () => {
@@ -233,7 +146,7 @@ describe('ga4 connector failures and limits', () => {
     expect(sleeps).toHaveLength(dataPages);
     expect(sleeps[0]).toBe(Math.ceil(3_600_000 / Math.floor((2_000 - 10) / 10)));
     expect(sleeps.every((ms, i) => i === 0 || ms >= sleeps[i - 1]!)).toBe(true);
-    expectSameFacts(await storedFacts(wh.db, 'ga4-web'), expected());
+    await h.expectFacts();
   });
 
   it('waits for the next hour when the property cannot afford another request, if that is soon', async () => {
@@ -251,8 +164,7 @@ describe('ga4 connector failures and limits', () => {
     const q = google.api.settings.quota.tokensPerHour;
     q.used = q.limit - 15;
     const res = await sync();
-    expect(res.run).toMatchObject({ status: 'failed', error_kind: 'transient' });
-    expect(res.run.error).toMatch(/GA4 property quota is nearly spent/);
+    expectFailed(res, 'transient', /GA4 property quota is nearly spent/);
     expect(google.api.requests.some((r) => r.status === 429)).toBe(false);
     expect(reportCalls()).toHaveLength(1);
   });

@@ -18,6 +18,11 @@ export function googleEnv(token: GoogleTokenFake, extra: Record<string, string> 
   return { G_CLIENT_SECRET: OAUTH.clientSecret, G_REFRESH_TOKEN: OAUTH.refreshToken, TOKEN_URL: token.tokenUrl, ...extra };
 }
 
+/** What a Google connector holds that must never reach a log or an error: its client secrets and every token it was issued. */
+export function googleSecrets(token: GoogleTokenFake, ...extra: string[]): string[] {
+  return [OAUTH.clientSecret, OAUTH.refreshToken, ...extra, ...token.issued];
+}
+
 /** A Google API fake and the token endpoint sharing one credential store, as Google's do. */
 export async function startGoogle<S>(
   dataset: Dataset,

@@ -1,13 +1,12 @@
 import { createHmac } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/index.ts';
-import { runSync, type AnyConnector, type ConnectorConfig } from '../../src/connectors/index.ts';
+import type { AnyConnector, ConnectorConfig } from '../../src/connectors/index.ts';
 import { createMetaAdsConnector, type MetaAdsOptions } from '../../src/connectors/meta-ads/index.ts';
-import type { Logger } from '../../src/log.ts';
-import { createDataset, META_ACCESS_TOKEN, restate, startMetaFake, type FakeServer, type MetaRow, type MetaSettings } from '../../src/sandbox/index.ts';
-import { listQuarantine, type Warehouse } from '../../src/warehouse/index.ts';
-import { testWarehouse, warehouseKinds } from '../helpers/warehouse.ts';
-import { capturingLogger, expectNoSecrets, expectSameFacts, fakeSleep, Facts, quietLogger, storedFacts, truncateWarehouse } from './google-helpers.ts';
+import { createDataset, META_ACCESS_TOKEN, startMetaFake, type FakeServer, type MetaRow, type MetaSettings } from '../../src/sandbox/index.ts';
+import { warehouseKinds } from '../helpers/warehouse.ts';
+import { fakeSleep, Facts } from './google-helpers.ts';
+import { expectFailed, expectFullSync, expectRerunWritesNothing, itFailsOnARevokedToken, itQuarantinesATypeChange, itReplacesARestatedDay, itRetries, SERVER_FAULTS, sourceHarness, type Source } from './source-cases.ts';
 
 const ds = createDataset({ seed: 7, endDate: '2024-03-31', days: 40 });
 const ACCOUNT = ds.meta.accountId;
@@ -60,6 +59,8 @@ function expected(from = FROM, to = TO, skip?: (r: MetaRow) => boolean): Facts {
 const insightCalls = () => meta.requests.filter((r) => r.path.endsWith('/insights'));
 const range = (q: Record<string, unknown>) => JSON.parse(String(q.time_range)) as { since: string; until: string };
 
+const metaAds: Source<MetaAdsOptions> = { name: 'meta', dataset: ds, fake: () => meta, dataPath: '/insights', connector, config, now, expected };
+
 beforeAll(async () => {
   meta = await startMetaFake(ds);
   initial = defaults();
@@ -69,25 +70,13 @@ afterAll(async () => {
 });
 
 describe.each(warehouseKinds)('meta ads connector on %s', (kind) => {
-  let wh: Warehouse;
-  beforeAll(async () => {
-    wh = await testWarehouse(kind);
-  });
-  afterAll(async () => {
-    await wh.close();
-  });
+  const h = sourceHarness(metaAds, kind);
 
   it('reads campaign insights by day, following cursors, with mapped actions; a re-run writes nothing', async () => {
-    await truncateWarehouse(wh.db);
-    meta.requests.length = 0;
     meta.settings.maxPageSize = 7;
     try {
-      const res = await runSync({ db: wh.db, connector: connector(), config: config(), log: quietLogger(), now });
-      expect(res.error).toBeUndefined();
       const rows = [...ds.meta.range(FROM, TO)].length;
-      expect(res.run).toMatchObject({ status: 'succeeded', rows_read: rows, rows_rejected: 0 });
-      expectSameFacts(await storedFacts(wh.db, 'meta'), expected());
-      expect(res.run.flags[`stream:${ACCOUNT}`]).toMatchObject({ currency: 'USD', timeZone: 'America/New_York', window: { from: FROM, to: TO } });
+      await expectFullSync(h, rows, { [ACCOUNT]: { currency: 'USD', timeZone: 'America/New_York', window: { from: FROM, to: TO } } });
 
       const calls = insightCalls();
       expect(calls).toHaveLength(Math.ceil(rows / 7));
@@ -99,102 +88,61 @@ describe.each(warehouseKinds)('meta ads connector on %s', (kind) => {
       meta.settings.maxPageSize = initial.maxPageSize;
     }
 
-    const again = await runSync({ db: wh.db, connector: connector(), config: config(), log: quietLogger(), now });
-    expect(again.run).toMatchObject({ status: 'succeeded', rows_written: 0, rows_deleted: 0 });
+    await expectRerunWritesNothing(h);
   });
 });
 
 describe('meta ads connector behaviour and failures', () => {
-  let wh: Warehouse;
-  beforeAll(async () => {
-    wh = await testWarehouse('postgres');
-  });
-  afterAll(async () => {
-    await wh.close();
-  });
-  beforeEach(async () => {
-    await truncateWarehouse(wh.db);
-    meta.faults.length = 0;
-    meta.requests.length = 0;
-  });
+  const h = sourceHarness(metaAds);
+  const sync = h.sync;
   afterEach(() => {
     Object.assign(meta.settings, initial);
-    meta.faults.length = 0;
   });
 
-  const sync = (options: MetaAdsOptions = {}, cfg = config(), log: Logger = quietLogger()) => runSync({ db: wh.db, connector: connector(options), config: cfg, log, now });
+  // The default lookback (28 days) reaches back past the start date: the whole window again.
+  itReplacesARestatedDay(h, 'the lookback', { source: 'meta', date: '2024-03-27', factor: 1.3 }, { stream: ACCOUNT, from: FROM, to: TO });
 
-  it('replaces a day that the source restated within the lookback', async () => {
+  it('re-reads only lookbackDays when the account sets it (7 fits the default attribution window)', async () => {
     await sync();
-    try {
-      restate(ds, { source: 'meta', date: '2024-03-27', factor: 1.3 });
-      const res = await sync();
-      expect(res.run.status).toBe('succeeded');
-      // The default lookback (28 days) reaches back past the start date, so the whole window
-      // is read again; with lookbackDays: 7 only 03-24 … 03-31.
-      expect((res.run.flags[`stream:${ACCOUNT}`] as any).window).toEqual({ from: FROM, to: TO });
-      const short = await sync({}, config('    lookbackDays: 7'));
-      expect((short.run.flags[`stream:${ACCOUNT}`] as any).window).toEqual({ from: '2024-03-24', to: TO });
-      expect(res.run.rows_written).toBeGreaterThan(0);
-      expectSameFacts(await storedFacts(wh.db, 'meta'), expected());
-    } finally {
-      restate(ds, { source: 'meta', date: '2024-03-27', factor: 1 });
-    }
+    const res = await sync({}, config('    lookbackDays: 7'));
+    expect(res.run.status).toBe('succeeded');
+    expect((res.run.flags[`stream:${ACCOUNT}`] as { window?: unknown } | undefined)?.window).toEqual({ from: '2024-03-24', to: TO });
   });
 
-  it.each([
+  itRetries(h, [
     ['rate limit 80000 (ads insights)', { kind: '429', code: 80000 }],
     ['rate limit 17 (user)', { kind: '429', code: 17, times: 2 }],
     ['rate limit 4 (application)', { kind: '429', code: 4 }],
     ['rate limit 613', { kind: '429', code: 613 }],
-    ['a burst of 5xx', { kind: '500', times: 3 }],
-    ['a 503', { kind: '503', times: 2 }],
-    ['a hanging response (timeout)', { kind: 'hang' }],
+    ...SERVER_FAULTS,
     ['a truncated JSON body', { kind: 'malformed' }],
-  ] as const)('retries %s and still writes exactly the expected facts', async (_name, fault) => {
-    meta.faults.push({ ...fault, path: '/insights' });
-    // Only the hang needs a short deadline; elsewhere a slow machine must not look like a hang.
-    const res = await sync({ sleep: fakeSleep().sleep, ...(fault.kind === 'hang' ? { timeoutMs: 300 } : {}) });
-    expect(res.error).toBeUndefined();
-    expectSameFacts(await storedFacts(wh.db, 'meta'), expected());
-    expect(meta.requests.filter((r) => r.fault === fault.kind)).toHaveLength('times' in fault ? fault.times : 1);
-  });
+  ]);
 
-  it('quarantines an insight whose spend changed type and keeps the rest', async () => {
-    meta.faults.push({ kind: 'typeChange', path: '/insights' });
-    const res = await sync();
-    expect(res.run).toMatchObject({ status: 'succeeded', rows_rejected: 1 });
-    const [q] = await listQuarantine(wh.db, { syncRunId: res.run.id });
-    expect(q?.reason).toMatch(/^spend: /);
-    const first = [...ds.meta.day(FROM)].sort((a, b) => (a.campaignId < b.campaignId ? -1 : 1))[0]!;
-    expect(q?.record).toMatchObject({ campaign_name: first.campaignName, date_start: FROM, spend: { value: first.spend } });
-    expectSameFacts(await storedFacts(wh.db, 'meta'), expected(FROM, TO, (r) => r === first));
+  itQuarantinesATypeChange(h, 'an insight whose spend', {
+    reason: /^spend: /,
+    row: () => [...ds.meta.day(FROM)].sort((a, b) => (a.campaignId < b.campaignId ? -1 : 1))[0]!,
+    record: (first) => ({ campaign_name: first.campaignName, date_start: FROM, spend: { value: first.spend } }),
+    expected: (skip) => expected(FROM, TO, skip),
   });
 
   it('fails as a config error on an expired token (Meta tokens cannot be refreshed by the client)', async () => {
     meta.faults.push({ kind: 'expiredToken', path: '/insights' });
     try {
       const res = await sync();
-      expect(res.run).toMatchObject({ status: 'failed', error_kind: 'config' });
-      expect(res.run.error).toMatch(/the access token was refused \(Meta error 190\/463: Error validating access token: Session has expired/);
+      expectFailed(res, 'config', /the access token was refused \(Meta error 190\/463: Error validating access token: Session has expired/);
       expect(res.run.error).not.toContain(META_ACCESS_TOKEN);
     } finally {
       meta.credentials.add(META_ACCESS_TOKEN);
     }
   });
 
-  it('fails as a config error on a revoked token, with the app secret proof sent and no secret in the message or the logs', async () => {
-    const { log, text } = capturingLogger();
-    meta.faults.push({ kind: 'revokedToken', path: '/insights' });
-    const res = await sync({}, config('    appSecret: "${env:META_APP_SECRET}"'), log);
-    expect(res.run).toMatchObject({ status: 'failed', error_kind: 'config' });
-    expect(res.run.error).toMatch(/Meta error 190\/460/);
-    const proof = createHmac('sha256', APP_SECRET).update(META_ACCESS_TOKEN).digest('hex');
-    expect(meta.requests[0]!.query.appsecret_proof).toBe(proof);
-    const secrets = [META_ACCESS_TOKEN, APP_SECRET, proof];
-    expectNoSecrets(String(res.run.error), secrets);
-    expectNoSecrets(text(), secrets);
-    expect(text()).toContain('"path":"/v23.0/act_1001/insights?');
+  const proof = createHmac('sha256', APP_SECRET).update(META_ACCESS_TOKEN).digest('hex');
+  itFailsOnARevokedToken(h, 'fails as a config error on a revoked token, with the app secret proof sent and no secret in the message or the logs', {
+    config: () => config('    appSecret: "${env:META_APP_SECRET}"'),
+    error: /Meta error 190\/460/,
+    also: () => expect(meta.requests[0]!.query.appsecret_proof).toBe(proof),
+    secrets: () => [META_ACCESS_TOKEN, APP_SECRET, proof],
+    logged: '"path":"/v23.0/act_1001/insights?',
   });
 
   it('uses an async report run for a window longer than asyncAfterDays, polling with backoff', async () => {
@@ -202,7 +150,7 @@ describe('meta ads connector behaviour and failures', () => {
     meta.settings.asyncPolls = 3;
     const res = await sync({ sleep }, config('    asyncAfterDays: 5'));
     expect(res.run.status).toBe('succeeded');
-    expectSameFacts(await storedFacts(wh.db, 'meta'), expected());
+    await h.expectFacts();
     const post = meta.requests.find((r) => r.method === 'POST');
     expect(post?.path).toBe(`/v23.0/${ACCOUNT}/insights`);
     expect(post?.body).toMatchObject({ level: 'campaign', time_increment: '1', time_range: JSON.stringify({ since: FROM, until: TO }) });
@@ -216,7 +164,7 @@ describe('meta ads connector behaviour and failures', () => {
     meta.settings.asyncFail = true;
     const res = await sync({ sleep: fakeSleep().sleep }, config('    asyncAfterDays: 5'));
     expect(res.run.status).toBe('succeeded');
-    expectSameFacts(await storedFacts(wh.db, 'meta'), expected());
+    await h.expectFacts();
     // The 10 days failed as one run; the halves (5 days each) go synchronously.
     expect(insightCalls().filter((r) => r.method === 'GET').map((r) => range(r.query))).toEqual([
       { since: FROM, until: '2024-03-26' },
@@ -228,7 +176,7 @@ describe('meta ads connector behaviour and failures', () => {
     meta.settings.maxSyncDays = 4;
     const res = await sync({}, config('    asyncAfterDays: 30'));
     expect(res.run.status).toBe('succeeded');
-    expectSameFacts(await storedFacts(wh.db, 'meta'), expected());
+    await h.expectFacts();
     const asked = insightCalls().map((r) => ({ ...range(r.query), status: r.status }));
     expect(asked).toEqual([
       { since: FROM, until: TO, status: 500 },
@@ -249,7 +197,7 @@ describe('meta ads connector behaviour and failures', () => {
     // 85% and no estimate from Meta: (85 - 80 + 5) × 6 s.
     expect(sleeps).toEqual([60_000]);
     expect(meta.requests.every((r) => r.status === 200)).toBe(true);
-    expectSameFacts(await storedFacts(wh.db, 'meta'), expected());
+    await h.expectFacts();
   });
 
   it("honours Meta's estimated_time_to_regain_access", async () => {
@@ -266,8 +214,7 @@ describe('meta ads connector behaviour and failures', () => {
     meta.settings.maxPageSize = 2; // enough pages to keep asking
     const { sleeps, sleep } = fakeSleep();
     const res = await sync({ sleep });
-    expect(res.run).toMatchObject({ status: 'failed', error_kind: 'transient' });
-    expect(res.run.error).toMatch(/Meta API usage is at 95%/);
+    expectFailed(res, 'transient', /Meta API usage is at 95%/);
     expect(sleeps).toHaveLength(10);
   });
 
