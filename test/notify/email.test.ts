@@ -1,23 +1,14 @@
 import { createServer, type AddressInfo } from 'node:net';
 import pngjs from 'pngjs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConfigError, TransientError } from '../../src/errors.ts';
 import { EmailChannel, renderDigestEmail, renderEmail, type EmailChannelOptions } from '../../src/notify/index.ts';
-import { alert, digest, quietLogger, startSmtp, type SmtpCatcher } from './helpers.ts';
+import { closedAfterEach, failure } from '../helpers/async.ts';
+import { alert, digest, quietLogger, startSmtp } from './helpers.ts';
 
 const { PNG } = pngjs;
 
-let catchers: SmtpCatcher[] = [];
-afterEach(async () => {
-  await Promise.all(catchers.map((c) => c.close()));
-  catchers = [];
-});
-
-async function smtp(...args: Parameters<typeof startSmtp>): Promise<SmtpCatcher> {
-  const c = await startSmtp(...args);
-  catchers.push(c);
-  return c;
-}
+const smtp = closedAfterEach(startSmtp);
 
 function channel(port: number, overrides: Partial<EmailChannelOptions> = {}): EmailChannel {
   return new EmailChannel({
@@ -30,15 +21,6 @@ function channel(port: number, overrides: Partial<EmailChannelOptions> = {}): Em
     logger: quietLogger,
     ...overrides,
   });
-}
-
-async function failure(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a failure');
 }
 
 function smtpError(message: string, responseCode: number): Error {

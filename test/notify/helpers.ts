@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
-import { createLogger, type Logger } from '../../src/log.ts';
+import { createLogger } from '../../src/log.ts';
 import type { Clock } from '../../src/notify/delivery.ts';
 import type { AlertNotification, Digest, KpiLine } from '../../src/notify/index.ts';
 
@@ -87,17 +87,6 @@ export function fakeClock(start = 1_000_000): Clock & { sleeps: number[] } {
       t += ms;
     },
   };
-}
-
-export function captureLogs(): { lines: string[]; logger: Logger } {
-  const lines: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer | string, _encoding, callback) {
-      lines.push(chunk.toString());
-      callback();
-    },
-  });
-  return { lines, logger: createLogger({ level: 'debug', destination }) };
 }
 
 export const quietLogger = createLogger({ destination: new Writable({ write: (_c, _e, cb) => cb() }) });

@@ -1,28 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConfigError, TransientError } from '../../src/errors.ts';
 import { SlackBotChannel, SlackWebhookChannel, type SlackMessage } from '../../src/notify/index.ts';
-import { alert, captureLogs, digest, fakeClock, quietLogger, reply, replyJson, startHttp, webhookPath, type HttpServer } from './helpers.ts';
+import { closedAfterEach, failure } from '../helpers/async.ts';
+import { captureLogs } from '../helpers/logs.ts';
+import { alert, digest, fakeClock, quietLogger, reply, replyJson, startHttp, webhookPath } from './helpers.ts';
 
-let servers: HttpServer[] = [];
-afterEach(async () => {
-  await Promise.all(servers.map((s) => s.close()));
-  servers = [];
-});
-
-async function serve(...args: Parameters<typeof startHttp>): Promise<HttpServer> {
-  const s = await startHttp(...args);
-  servers.push(s);
-  return s;
-}
-
-async function failure(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a failure');
-}
+const serve = closedAfterEach(startHttp);
 
 describe('SlackWebhookChannel', () => {
   it('posts the Block Kit JSON to the webhook', async () => {
@@ -88,7 +71,6 @@ describe('SlackWebhookChannel', () => {
     const server = await serve((res) => reply(res, 200, 'ok'));
     const base = server.base;
     await server.close();
-    servers = [];
     const { path, secret } = webhookPath();
     const channel = new SlackWebhookChannel({ url: base + path, clock: fakeClock(), maxRetries: 1, logger: quietLogger });
     const err = await failure(channel.send(alert()));

@@ -1,48 +1,17 @@
-import { Writable } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createHttpClient, HttpConfigError, HttpTransientError, type HttpClientOptions } from '../../../src/connectors/shared/http/index.ts';
 import { ConfigError, isConfigError, isTransientError, TransientError } from '../../../src/errors.ts';
-import { createLogger } from '../../../src/log.ts';
+import { closedAfterEach, failure } from '../../helpers/async.ts';
+import { captureLogs } from '../../helpers/logs.ts';
 import { fakeSleep, json, startServer, type TestServer } from './server.ts';
 
-let servers: TestServer[] = [];
-afterEach(async () => {
-  await Promise.all(servers.map((s) => s.close()));
-  servers = [];
-});
-
-async function serve(handler: Parameters<typeof startServer>[0]): Promise<TestServer> {
-  const server = await startServer(handler);
-  servers.push(server);
-  return server;
-}
-
-function captureLogs(): { lines: string[]; logger: ReturnType<typeof createLogger> } {
-  const lines: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer | string, _encoding, callback) {
-      lines.push(chunk.toString());
-      callback();
-    },
-  });
-  return { lines, logger: createLogger({ level: 'debug', destination }) };
-}
+const serve = closedAfterEach(startServer);
 
 function client(server: TestServer, options: Partial<HttpClientOptions> = {}) {
   const { sleep, sleeps } = fakeSleep();
   const logs = captureLogs();
   const http = createHttpClient({ baseURL: server.url, sleep, random: () => 1, logger: logs.logger, ...options });
   return { http, sleeps, logs };
-}
-
-async function failure(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof Error) return err;
-    throw new Error(`rejected with a non-Error: ${String(err)}`);
-  }
-  throw new Error('expected the request to fail');
 }
 
 describe('retries', () => {

@@ -1,22 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createHttpClient } from '../../../src/connectors/shared/http/index.ts';
 import { createLogger } from '../../../src/log.ts';
 import { Writable } from 'node:stream';
-import { fakeSleep, json, startServer, type TestServer } from './server.ts';
+import { closedAfterEach } from '../../helpers/async.ts';
+import { fakeSleep, json, startServer } from './server.ts';
 
 const quiet = createLogger({ destination: new Writable({ write: (_c, _e, cb) => cb() }) });
 
-let servers: TestServer[] = [];
-afterEach(async () => {
-  await Promise.all(servers.map((s) => s.close()));
-  servers = [];
-});
-
-async function serve(handler: Parameters<typeof startServer>[0]): Promise<TestServer> {
-  const server = await startServer(handler);
-  servers.push(server);
-  return server;
-}
+const serve = closedAfterEach(startServer);
 
 describe('per-host concurrency', () => {
   it('never has more requests in flight than the limit', async () => {
