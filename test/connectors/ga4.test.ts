@@ -1,11 +1,11 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/index.ts';
 import { createGa4Connector, type Ga4Options } from '../../src/connectors/ga4/index.ts';
 import type { AnyConnector, ConnectorConfig } from '../../src/connectors/index.ts';
 import { channelFromGa4Group } from '../../src/metrics/vocabulary.ts';
-import { createDataset, startGa4Fake, type Ga4Row, type Ga4Settings } from '../../src/sandbox/index.ts';
+import { createDataset, startGa4Fake, type Ga4Row } from '../../src/sandbox/index.ts';
 import { warehouseKinds } from '../helpers/warehouse.ts';
-import { expectNoSecrets, fakeSleep, Facts, googleAuthYaml, googleEnv, googleSecrets, OAUTH, startGoogle } from './google-helpers.ts';
+import { expectNoSecrets, fakeSleep, Facts, googleAuthYaml, googleEnv, googleSecrets, OAUTH, useGoogle } from './google-helpers.ts';
 import { expectFailed, expectFullSync, expectRerunWritesNothing, itFailsOnARevokedToken, itQuarantinesATypeChange, itRefreshesAnExpiredToken, itReplacesARestatedDay, itRetries, SERVER_FAULTS, sourceHarness, type Source } from './source-cases.ts';
 
 const ds = createDataset({ seed: 7, endDate: '2024-03-31', days: 40 });
@@ -16,7 +16,7 @@ const TO = '2024-03-31';
 const NOW = Date.parse('2024-03-31T10:00:00Z');
 const now = () => new Date(NOW);
 
-let google: Awaited<ReturnType<typeof startGoogle<Ga4Settings>>>;
+const google = useGoogle(ds, startGa4Fake);
 
 function config(extra = '', propertyIds = `["${PROPERTY}"]`): ConnectorConfig {
   const text = `
@@ -58,13 +58,6 @@ function expected(from = FROM, to = TO, skip?: (r: Ga4Row) => boolean): Facts {
 const reportCalls = () => google.api.requests.filter((r) => r.path.endsWith(':runReport'));
 
 const ga4: Source<Ga4Options> = { name: 'ga4-web', dataset: ds, fake: () => google.api, dataPath: ':runReport', connector, config, now, expected };
-
-beforeAll(async () => {
-  google = await startGoogle(ds, startGa4Fake);
-});
-afterAll(async () => {
-  await google.close();
-});
 
 describe.each(warehouseKinds)('ga4 connector on %s', (kind) => {
   const h = sourceHarness(ga4, kind);

@@ -1,11 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/index.ts';
 import { createGoogleAdsConnector, type GoogleAdsOptions } from '../../src/connectors/google-ads/index.ts';
 import type { AnyConnector, ConnectorConfig } from '../../src/connectors/index.ts';
 import { channelFromAdNetwork } from '../../src/metrics/vocabulary.ts';
-import { createDataset, GOOGLE_ADS_DEVELOPER_TOKEN, startGoogleAdsFake, type GoogleAdsRow, type GoogleAdsSettings } from '../../src/sandbox/index.ts';
+import { createDataset, GOOGLE_ADS_DEVELOPER_TOKEN, startGoogleAdsFake, type GoogleAdsRow } from '../../src/sandbox/index.ts';
 import { warehouseKinds } from '../helpers/warehouse.ts';
-import { fakeSleep, Facts, googleAuthYaml, googleEnv, googleSecrets, startGoogle, truncateWarehouse } from './google-helpers.ts';
+import { fakeSleep, Facts, googleAuthYaml, googleEnv, googleSecrets, truncateWarehouse, useGoogle } from './google-helpers.ts';
 import { expectFailed, expectFullSync, expectRerunWritesNothing, itFailsOnARevokedToken, itQuarantinesATypeChange, itRefreshesAnExpiredToken, itReplacesARestatedDay, itRetries, SERVER_FAULTS, sourceHarness, type Source } from './source-cases.ts';
 
 const ds = createDataset({ seed: 7, endDate: '2024-03-31', days: 40 });
@@ -18,7 +18,7 @@ const TO = '2024-03-31';
 const NOW = Date.parse('2024-03-31T18:00:00Z');
 const now = () => new Date(NOW);
 
-let google: Awaited<ReturnType<typeof startGoogle<GoogleAdsSettings>>>;
+const google = useGoogle(ds, startGoogleAdsFake);
 
 function config(extra = '', customers = '["123-456-7890", "234-567-8901"]', devToken = GOOGLE_ADS_DEVELOPER_TOKEN): ConnectorConfig {
   const text = `
@@ -57,13 +57,6 @@ function expected(customers = [US, DE], skip?: (r: GoogleAdsRow) => boolean): Fa
 const streamCalls = () => google.api.requests.filter((r) => r.path.endsWith('googleAds:searchStream'));
 
 const gads: Source<GoogleAdsOptions> = { name: 'gads', dataset: ds, fake: () => google.api, dataPath: 'googleAds:searchStream', connector, config, now, expected };
-
-beforeAll(async () => {
-  google = await startGoogle(ds, startGoogleAdsFake);
-});
-afterAll(async () => {
-  await google.close();
-});
 
 describe.each(warehouseKinds)('google ads connector on %s', (kind) => {
   const h = sourceHarness(gads, kind);

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { sql, type Kysely } from 'kysely';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { createLogger, type Logger } from '../../src/log.ts';
 import { CredentialStore, GOOGLE_STATIC_TOKEN, SANDBOX_OAUTH_CLIENT, startGoogleTokenFake, type Dataset, type FakeServer, type GoogleTokenFake } from '../../src/sandbox/index.ts';
 import type { Database } from '../../src/warehouse/index.ts';
@@ -23,15 +23,37 @@ export function googleSecrets(token: GoogleTokenFake, ...extra: string[]): strin
   return [OAUTH.clientSecret, OAUTH.refreshToken, ...extra, ...token.issued];
 }
 
-/** A Google API fake and the token endpoint sharing one credential store, as Google's do. */
-export async function startGoogle<S>(
+/**
+ * A Google API fake and the token endpoint sharing one credential store, as Google's do, started
+ * before the tests of the file (or describe) this is called in and closed after them. The object
+ * is returned at once so that config builders can capture it.
+ */
+export function useGoogle<S>(
   dataset: Dataset,
   start: (ds: Dataset, options: { credentials: CredentialStore }) => Promise<FakeServer<S>>,
-): Promise<{ token: GoogleTokenFake; api: FakeServer<S>; close(): Promise<void> }> {
-  const credentials = new CredentialStore([GOOGLE_STATIC_TOKEN]);
-  const token = await startGoogleTokenFake({ credentials });
-  const api = await start(dataset, { credentials });
-  return { token, api, close: async () => void (await Promise.all([token.close(), api.close()])) };
+): { readonly token: GoogleTokenFake; readonly api: FakeServer<S> } {
+  let started: { token: GoogleTokenFake; api: FakeServer<S> } | undefined;
+  const current = () => {
+    if (!started) throw new Error('the Google fakes only run inside the tests and hooks of the file that started them');
+    return started;
+  };
+  beforeAll(async () => {
+    const credentials = new CredentialStore([GOOGLE_STATIC_TOKEN]);
+    const token = await startGoogleTokenFake({ credentials });
+    started = { token, api: await start(dataset, { credentials }) };
+  });
+  afterAll(async () => {
+    if (started) await Promise.all([started.token.close(), started.api.close()]);
+    started = undefined;
+  });
+  return {
+    get token() {
+      return current().token;
+    },
+    get api() {
+      return current().api;
+    },
+  };
 }
 
 /** Sleeps that return at once and are remembered; `onSleep` may change the world meanwhile. */

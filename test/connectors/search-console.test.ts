@@ -1,11 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/index.ts';
 import type { AnyConnector, ConnectorConfig } from '../../src/connectors/index.ts';
 import { createSearchConsoleConnector, type SearchConsoleOptions } from '../../src/connectors/search-console/index.ts';
-import { createDataset, startSearchConsoleFake, type SearchConsoleRow, type SearchConsoleSettings } from '../../src/sandbox/index.ts';
+import { createDataset, startSearchConsoleFake, type SearchConsoleRow } from '../../src/sandbox/index.ts';
 import { getCheckpoint } from '../../src/warehouse/index.ts';
 import { warehouseKinds } from '../helpers/warehouse.ts';
-import { Facts, googleAuthYaml, googleEnv, googleSecrets, startGoogle } from './google-helpers.ts';
+import { Facts, googleAuthYaml, googleEnv, googleSecrets, useGoogle } from './google-helpers.ts';
 import { expectFailed, expectFullSync, expectRerunWritesNothing, itFailsOnARevokedToken, itQuarantinesATypeChange, itRefreshesAnExpiredToken, itReplacesARestatedDay, itRetries, SERVER_FAULTS, sourceHarness, type Source } from './source-cases.ts';
 
 const ds = createDataset({ seed: 7, endDate: '2024-03-31', days: 40 });
@@ -17,7 +17,7 @@ const NOW = Date.parse('2024-03-31T20:00:00Z');
 const now = () => new Date(NOW);
 const ROW_LIMIT = 5;
 
-let google: Awaited<ReturnType<typeof startGoogle<SearchConsoleSettings>>>;
+const google = useGoogle(ds, startSearchConsoleFake);
 
 function config(extra = 'dataState: all', sites = `["${SITE}"]`): ConnectorConfig {
   const text = `
@@ -52,13 +52,6 @@ function expected(dimension: 'query' | 'page' = 'query', from = FROM, to = TO, s
 const queries = () => google.api.requests.filter((r) => r.path.endsWith('/searchAnalytics/query')).map((r) => r.body as Record<string, any>);
 
 const gsc: Source<SearchConsoleOptions> = { name: 'gsc', dataset: ds, fake: () => google.api, dataPath: '/searchAnalytics/query', connector, config, now, expected };
-
-beforeAll(async () => {
-  google = await startGoogle(ds, startSearchConsoleFake);
-});
-afterAll(async () => {
-  await google.close();
-});
 
 describe.each(warehouseKinds)('search console connector on %s', (kind) => {
   const h = sourceHarness(gsc, kind);
