@@ -140,7 +140,17 @@ export interface SliceScope {
  * restated values replace old ones, rows the source dropped are deleted, and a reader never
  * sees half a day.
  */
-export async function replaceSlice(db: Kysely<Database>, scope: SliceScope, rows: Iterable<MetricRow>, options: { syncRunId?: number; batchSize?: number } = {}): Promise<WriteResult> {
+export interface ReplaceSliceOptions {
+  syncRunId?: number;
+  batchSize?: number;
+  /**
+   * Runs in the slice's transaction once its facts are written: bookkeeping (a checkpoint, run
+   * counters) that must commit together with the data, or not at all.
+   */
+  within?: (trx: Transaction<Database>, result: WriteResult) => Promise<void>;
+}
+
+export async function replaceSlice(db: Kysely<Database>, scope: SliceScope, rows: Iterable<MetricRow>, options: ReplaceSliceOptions = {}): Promise<WriteResult> {
   const combined = combineRows(rows);
   const dates = new Set(scope.dates);
   for (const r of combined) {
@@ -197,6 +207,7 @@ export async function replaceSlice(db: Kysely<Database>, scope: SliceScope, rows
     }
     out.deleted = deleted.rows.length;
     for (const r of deleted.rows) out.touched.add(r.date);
+    await options.within?.(trx, out);
     return out;
   });
 }

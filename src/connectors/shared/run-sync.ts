@@ -59,8 +59,8 @@ function checkFact(v: FactValue, window: DateWindow): string | null {
 
 /**
  * Reads one stream and commits it day by day. Each day (with the empty days before it) is
- * replaced in one transaction and then checkpointed, so a crash resumes from the last whole
- * day, a retried window writes the same rows, and no reader ever sees half a day.
+ * replaced and checkpointed in one transaction, so a crash resumes from the last whole day,
+ * a retried window writes the same rows, and no reader ever sees half a day.
  */
 async function syncStream(opts: SyncOptions, reader: SourceReader<unknown>, stream: string, runId: number, flags: Record<string, unknown>): Promise<void> {
   const { db, config, log } = opts;
@@ -106,21 +106,28 @@ async function syncStream(opts: SyncOptions, reader: SourceReader<unknown>, stre
   const commitThrough = async (lastDay: string, rows: MetricRow[]) => {
     if (lastDay < pendingFrom) return;
     const dates = daysOf({ from: pendingFrom, to: lastDay });
-    const res = await replaceSlice(db, { connector: config.name, account: stream, dates }, rows, { syncRunId: runId });
-    const touched = [...res.touched].sort();
-    await recordProgress(db, runId, {
-      rowsRead: read,
-      rowsWritten: res.written,
-      rowsDeleted: res.deleted,
-      touched: touched.length ? { from: touched[0]!, to: touched.at(-1)! } : null,
-    });
-    read = 0;
     // Backfills of old windows must not move a newer checkpoint backwards. The claim on the
     // connector means nobody else moves it during this sync, so the value read at the start holds.
-    if (!saved || lastDay > saved) {
-      await saveCheckpoint(db, config.name, stream, lastDay);
-      saved = lastDay;
-    }
+    const advance = !saved || lastDay > saved;
+    // The checkpoint and the run's counters commit with the day's facts: a crash leaves the
+    // checkpoint exactly on the last whole day, and one commit (one WAL flush) per day instead of three.
+    await replaceSlice(db, { connector: config.name, account: stream, dates }, rows, {
+      syncRunId: runId,
+      within: async (trx, res) => {
+        if (advance) await saveCheckpoint(trx, config.name, stream, lastDay);
+        const touched = [...res.touched].sort();
+        // Last: the run row is shared by the streams syncing side by side, so its row lock is
+        // held only from here to the commit.
+        await recordProgress(trx, runId, {
+          rowsRead: read,
+          rowsWritten: res.written,
+          rowsDeleted: res.deleted,
+          touched: touched.length ? { from: touched[0]!, to: touched.at(-1)! } : null,
+        });
+      },
+    });
+    read = 0;
+    if (advance) saved = lastDay;
     pendingFrom = addDays(lastDay, 1);
     opts.onDay?.({ stream, date: lastDay, window });
   };
