@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import { pendingMigrations, replaceSlice, upsertFacts, type MetricRow, type Warehouse } from '../../src/warehouse/index.ts';
+import { combineRows, pendingMigrations, replaceSlice, upsertFacts, type MetricRow, type Warehouse } from '../../src/warehouse/index.ts';
 import { testWarehouse, warehouseKinds } from '../helpers/warehouse.ts';
 
 function rows(days: string[], campaigns: string[], metric = 'clicks', base = 10): MetricRow[] {
@@ -80,6 +80,12 @@ describe.each(warehouseKinds)('fact write path on %s', (kind) => {
     ]);
     const again = await replaceSlice(wh.db, { connector: 'ads', account: 'acc1', dates: ['2026-03-02', '2026-03-03'] }, restated);
     expect(again).toMatchObject({ written: 0, deleted: 0, unchanged: 1 });
+  });
+
+  it('combineRows sums every row of a key, wherever it comes, and treats a missing campaign as empty', () => {
+    const r = (campaign: string | undefined, metric: string, value: number): MetricRow => ({ date: '2026-03-01', connector: 'ads', account: 'acc1', ...(campaign === undefined ? {} : { campaign }), metric, value });
+    const combined = combineRows([r('a', 'clicks', 1.1), r('a', 'spend', 2), r('b', 'clicks', 5), r('a', 'clicks', 2.2), r(undefined, 'clicks', 1), r('', 'clicks', 2), r('a', 'clicks', 0.3)]);
+    expect(combined.map((x) => `${x.campaign}|${x.channel}|${x.metric}|${x.value}|${x.currency}`)).toEqual(['a||clicks|3.6|null', 'a||spend|2|null', 'b||clicks|5|null', '||clicks|3|null']);
   });
 
   it('refuses rows outside the slice and writes nothing', async () => {
