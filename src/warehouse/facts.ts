@@ -229,10 +229,15 @@ function sliceArrays(rows: MetricRow[]) {
   return { date: `{${date.join(',')}}`, campaign: textArray(campaign), channel: textArray(channel), metric: textArray(metric), value: `{${value.join(',')}}`, currency: `{${currency.join(',')}}` };
 }
 
+/**
+ * The rows as a relation s(date, campaign, channel, metric, value, currency). The unnests are
+ * in the select list, which steps them in lockstep (ProjectSet); unnest(a, b, ...) in FROM
+ * first copies every row into a tuplestore: 28 against 30 ms of CPU to insert a day of 5,035 rows.
+ */
 function sliceSource(rows: MetricRow[]) {
   const a = sliceArrays(rows);
-  return sql`unnest(${a.date}::date[], ${a.campaign}::text[], ${a.channel}::text[], ${a.metric}::text[], ${a.value}::numeric[], ${a.currency}::text[])
-    as s(date, campaign, channel, metric, value, currency)`;
+  return sql`(select unnest(${a.date}::date[]) as date, unnest(${a.campaign}::text[]) as campaign, unnest(${a.channel}::text[]) as channel,
+    unnest(${a.metric}::text[]) as metric, unnest(${a.value}::numeric[]) as value, unnest(${a.currency}::text[]) as currency) s`;
 }
 
 /**
