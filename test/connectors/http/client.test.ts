@@ -254,6 +254,28 @@ describe('credentials and configuration errors', () => {
     expect(server.requests).toHaveLength(1);
   });
 
+  it('a 401 that arrives after another request refreshed the token retries with it, without a second refresh', async () => {
+    let token = 'stale';
+    const server = await serve((req, res) => {
+      const ok = req.headers.authorization === 'Bearer fresh';
+      // The slow request was sent with the stale token; its 401 comes back long after the refresh.
+      setTimeout(() => json(res, ok ? 200 : 401, {}), req.url === '/slow' && !ok ? 300 : 5);
+    });
+    let refreshes = 0;
+    const { http } = client(server, {
+      auth: {
+        headers: () => ({ Authorization: `Bearer ${token}` }),
+        onUnauthorized: async () => {
+          refreshes++;
+          token = 'fresh';
+        },
+      },
+    });
+    const [slow, fast] = await Promise.all([http.get('/slow'), http.get('/fast')]);
+    expect([slow.status, fast.status]).toEqual([200, 200]);
+    expect(refreshes).toBe(1);
+  });
+
   it('concurrent 401s share one refresh', async () => {
     let token = 'stale';
     const server = await serve((req, res) => {

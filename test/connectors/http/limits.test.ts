@@ -86,11 +86,12 @@ describe('per-host rate limit', () => {
     });
     const http = createHttpClient({ baseURL: server.url, rateLimit: { requests: 20, per: 'second' }, logger: quiet });
     await Promise.all(Array.from({ length: 5 }, () => http.get('/x')));
-    const gaps = arrivals.slice(1).map((at, i) => at - (arrivals[i] ?? 0));
-    // 50 ms apart when sent; the first arrival can be late by the connection's set-up, so
-    // only the last three intervals are certain. Unlimited, all five arrive within a few ms.
+    // Sent 50 ms apart: 200 ms from the first to the last. Unlimited, all five arrive within
+    // a few ms. The server shares this process, so a pause of its event loop can hand two
+    // arrivals over back to back, and the first can be late by the connection's set-up:
+    // only the whole span is certain, less one interval.
+    expect(arrivals).toHaveLength(5);
     expect(arrivals.at(-1)! - arrivals[0]!).toBeGreaterThanOrEqual(150);
-    for (const gap of gaps.slice(1)) expect(gap).toBeGreaterThan(30);
   });
 
   it('gives the token back when cancelled while waiting', async () => {

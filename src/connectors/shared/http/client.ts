@@ -151,12 +151,16 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
     return b;
   };
 
-  // Concurrent 401s share one refresh instead of each rotating the token.
+  // Concurrent 401s share one refresh instead of each rotating the token. A 401 to a request
+  // sent before the last refresh finished is answered by a retry with the new credentials,
+  // not another refresh: under load the 401s of one burst can arrive after the refresh.
   let refreshing: Promise<void> | undefined;
+  let refreshes = 0;
   const refreshCredentials = (auth: AuthProvider): Promise<void> =>
     (refreshing ??= (async () => {
       try {
         await auth.onUnauthorized?.();
+        refreshes++;
       } finally {
         refreshing = undefined;
       }
@@ -293,12 +297,17 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
         async () => {
           let refreshed = false;
           for (;;) {
+            const sentAfter = refreshes;
             const result = await attemptOnce();
             if ('response' in result) return result.response;
             const auth = options.auth;
             if (refreshed || !auth?.onUnauthorized) throw credentialsRejected(host, 401, result.unauthorized);
             refreshed = true;
             stats.retries++;
+            if (refreshes !== sentAfter) {
+              log.info({ ...fields, status: 401, attempt: attempts }, 'credentials were refreshed while this request was out; retrying once');
+              continue;
+            }
             log.info({ ...fields, status: 401, attempt: attempts }, 'refreshing credentials after 401, retrying once');
             await refreshCredentials(auth);
           }
