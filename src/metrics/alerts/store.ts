@@ -1,9 +1,9 @@
-import type { Kysely, Selectable, Transaction } from 'kysely';
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { AlertRule } from '../../config/index.ts';
 import type { OutboxPayload } from '../../notify/index.ts';
 import type { Database } from '../../warehouse/index.ts';
 import type { AlertInstancesTable } from '../../warehouse/tables.ts';
-import { advance, type AlertState, type InstanceState, type NotifyEvent, type StateRules, type Transition } from './state.ts';
+import { advance, type AlertState, type InstanceState, type NotifyEvent, type StateRules, type Step, type Transition } from './state.ts';
 import type { Observation } from './types.ts';
 
 type InstanceRow = Selectable<AlertInstancesTable>;
@@ -79,35 +79,37 @@ export async function applyObservations(db: Kysely<Database>, rule: AlertRule, o
   const { now, tick } = options;
   return db.transaction().execute(async (trx) => {
     const byInstance = new Map(observations.map((o) => [o.instance, o]));
-    if (byInstance.size > 0) {
-      await trx
-        .insertInto('alert_instances')
-        // In key order, like the locks below, so two replicas adding the same series never deadlock.
-        .values([...byInstance.values()].sort((a, b) => (a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : 0)).map((o) => ({ rule: rule.name, instance: o.instance, labels: JSON.stringify(ruleLabels(rule, o.labels)), state: 'ok', state_since: now })))
-        .onConflict((oc) => oc.columns(['rule', 'instance']).doNothing())
-        .execute();
-    }
+    await addInstances(trx, rule, [...byInstance.values()], now);
     const rows = await trx.selectFrom('alert_instances').selectAll().where('rule', '=', rule.name).orderBy('instance').forUpdate().execute();
 
-    const result: ApplyResult = { transitions: [], outboxIds: [], skipped: 0 };
+    const writes = new TickWrites(rule, options);
+    const rules = stateRules(rule);
+    let skipped = 0;
     for (const row of rows) {
       if (row.last_tick !== null && row.last_tick >= tick) {
-        result.skipped++;
+        skipped++;
         continue;
       }
       const obs = byInstance.get(row.instance) ?? vanished(rule, row);
       const before = toState(row);
-      const step = advance(before, obs.seen, stateRules(rule), now);
-      await saveInstance(trx, row, step.next, obs, rule, tick, now);
-      if (step.transition) {
-        const t = step.transition;
-        await trx.insertInto('alert_transitions').values({ rule: rule.name, instance: row.instance, seq: t.seq, from_state: t.from, to_state: t.to, reason: t.reason, value: obs.alert.value, at: now }).execute();
-        result.transitions.push({ ...t, rule: rule.name, instance: row.instance, at: now });
-      }
-      if (step.notify) result.outboxIds.push(...(await queue(trx, rule, row.instance, step.notify, payloadOf(rule, obs, before, step.notify, now), options)));
+      const step = advance(before, obs.seen, rules, now);
+      writes.add(row.instance, before, step, obs);
     }
-    return result;
+    return { ...(await writes.flush(trx)), skipped };
   });
+}
+
+/** New series start in state ok; ones already there are left for the lock below. */
+async function addInstances(trx: Transaction<Database>, rule: AlertRule, observations: Observation[], now: Date): Promise<void> {
+  if (observations.length === 0) return;
+  // In key order, like the locks below, so two replicas adding the same series never deadlock.
+  const sorted = [...observations].sort((a, b) => (a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : 0));
+  await sql`
+    insert into alert_instances (rule, instance, labels, state, state_since)
+    select ${rule.name}, t.instance, t.labels::jsonb, 'ok', ${now.toISOString()}::timestamptz
+    from unnest(${sorted.map((o) => o.instance)}::text[], ${sorted.map((o) => JSON.stringify(ruleLabels(rule, o.labels)))}::text[]) as t(instance, labels)
+    on conflict (rule, instance) do nothing
+  `.execute(trx);
 }
 
 /** A series that was there before and is gone now (a paused campaign): it has no data. */
@@ -117,31 +119,143 @@ function vanished(rule: AlertRule, row: InstanceRow): Observation {
   return { instance: row.instance, labels: stripRuleLabels(row.labels, rule), seen: { kind: 'no_data', reason: summary }, alert: { series: name, value: null, unit: 'count' }, summary };
 }
 
-async function saveInstance(trx: Transaction<Database>, row: InstanceRow, s: InstanceState, obs: Observation, rule: AlertRule, tick: number, now: Date): Promise<void> {
-  await trx
-    .updateTable('alert_instances')
-    .set({
-      labels: JSON.stringify(ruleLabels(rule, obs.labels)),
-      state: s.state,
-      state_since: s.since,
-      reason: s.reason.slice(0, 2000),
-      breaches: s.breaches,
-      clears: s.clears,
-      seq: s.seq,
-      episode: s.episode,
-      firing_since: s.firingSince,
-      last_notified_at: s.lastNotifiedAt,
-      repeats: s.repeats,
-      last_tick: tick,
-      last_evaluated_at: now,
-      last_value: obs.alert.value ?? null,
-      last_summary: obs.summary.slice(0, 2000),
-      last_data_at: s.lastDataAt,
-      no_data_since: s.noDataSince,
-    })
-    .where('rule', '=', row.rule)
-    .where('instance', '=', row.instance)
-    .execute();
+const isoOrNull = (d: Date | null): string | null => (d === null ? null : d.toISOString());
+
+/**
+ * One tick's writes for one rule as column arrays, written with one statement per table:
+ * one update per instance made the writes most of a tick with thousands of instances.
+ * Timestamps travel as ISO text, which reads back as the same instant on both databases.
+ */
+class TickWrites {
+  readonly #instances = {
+    instance: [] as string[],
+    labels: [] as string[],
+    state: [] as string[],
+    since: [] as string[],
+    reason: [] as string[],
+    breaches: [] as number[],
+    clears: [] as number[],
+    seq: [] as number[],
+    episode: [] as (number | null)[],
+    firingSince: [] as (string | null)[],
+    lastNotifiedAt: [] as (string | null)[],
+    repeats: [] as number[],
+    value: [] as (number | null)[],
+    summary: [] as string[],
+    lastDataAt: [] as (string | null)[],
+    noDataSince: [] as (string | null)[],
+  };
+  readonly #transitions = { instance: [] as string[], seq: [] as number[], from: [] as string[], to: [] as string[], reason: [] as string[], value: [] as (number | null)[] };
+  readonly #outbox = { instance: [] as string[], episode: [] as number[], event: [] as string[], ordinal: [] as number[], channel: [] as string[], payload: [] as string[] };
+  readonly #applied: AppliedTransition[] = [];
+
+  constructor(
+    readonly rule: AlertRule,
+    readonly options: ApplyOptions,
+  ) {}
+
+  add(instance: string, before: InstanceState, step: Step, obs: Observation): void {
+    this.#state(instance, step.next, obs);
+    if (step.transition) this.#transition(instance, step.transition, obs);
+    if (step.notify) this.#notify(instance, step.notify, payloadOf(this.rule, obs, before, step.notify, this.options.now));
+  }
+
+  #state(instance: string, s: InstanceState, obs: Observation): void {
+    const c = this.#instances;
+    c.instance.push(instance);
+    c.labels.push(JSON.stringify(ruleLabels(this.rule, obs.labels)));
+    c.state.push(s.state);
+    c.since.push(s.since.toISOString());
+    c.reason.push(s.reason.slice(0, 2000));
+    c.breaches.push(s.breaches);
+    c.clears.push(s.clears);
+    c.seq.push(s.seq);
+    c.episode.push(s.episode);
+    c.firingSince.push(isoOrNull(s.firingSince));
+    c.lastNotifiedAt.push(isoOrNull(s.lastNotifiedAt));
+    c.repeats.push(s.repeats);
+    c.value.push(obs.alert.value ?? null);
+    c.summary.push(obs.summary.slice(0, 2000));
+    c.lastDataAt.push(isoOrNull(s.lastDataAt));
+    c.noDataSince.push(isoOrNull(s.noDataSince));
+  }
+
+  #transition(instance: string, t: Transition, obs: Observation): void {
+    const c = this.#transitions;
+    c.instance.push(instance);
+    c.seq.push(t.seq);
+    c.from.push(t.from);
+    c.to.push(t.to);
+    c.reason.push(t.reason);
+    c.value.push(obs.alert.value ?? null);
+    this.#applied.push({ ...t, rule: this.rule.name, instance, at: this.options.now });
+  }
+
+  #notify(instance: string, n: NotifyEvent, payload: OutboxPayload): void {
+    const c = this.#outbox;
+    const json = JSON.stringify(payload);
+    for (const channel of this.rule.channels) {
+      c.instance.push(instance);
+      c.episode.push(n.episode);
+      c.event.push(n.event);
+      c.ordinal.push(n.ordinal);
+      c.channel.push(channel);
+      c.payload.push(json);
+    }
+  }
+
+  async flush(trx: Transaction<Database>): Promise<Omit<ApplyResult, 'skipped'>> {
+    await this.#writeStates(trx);
+    await this.#writeTransitions(trx);
+    return { transitions: this.#applied, outboxIds: await this.#writeOutbox(trx) };
+  }
+
+  async #writeStates(trx: Transaction<Database>): Promise<void> {
+    const c = this.#instances;
+    if (c.instance.length === 0) return;
+    const { tick, now } = this.options;
+    await sql`
+      update alert_instances a set
+        labels = t.labels::jsonb, state = t.state, state_since = t.since, reason = t.reason, breaches = t.breaches, clears = t.clears,
+        seq = t.seq, episode = t.episode, firing_since = t.firing_since, last_notified_at = t.last_notified_at, repeats = t.repeats,
+        last_tick = ${tick}::bigint, last_evaluated_at = ${now.toISOString()}::timestamptz, last_value = t.value, last_summary = t.summary,
+        last_data_at = t.last_data_at, no_data_since = t.no_data_since
+      from unnest(${c.instance}::text[], ${c.labels}::text[], ${c.state}::text[], ${c.since}::timestamptz[], ${c.reason}::text[],
+                  ${c.breaches}::int[], ${c.clears}::int[], ${c.seq}::int[], ${c.episode}::int[], ${c.firingSince}::timestamptz[],
+                  ${c.lastNotifiedAt}::timestamptz[], ${c.repeats}::int[], ${c.value}::float8[], ${c.summary}::text[],
+                  ${c.lastDataAt}::timestamptz[], ${c.noDataSince}::timestamptz[])
+        as t(instance, labels, state, since, reason, breaches, clears, seq, episode, firing_since, last_notified_at, repeats, value, summary, last_data_at, no_data_since)
+      where a.rule = ${this.rule.name} and a.instance = t.instance
+    `.execute(trx);
+  }
+
+  async #writeTransitions(trx: Transaction<Database>): Promise<void> {
+    const c = this.#transitions;
+    if (c.instance.length === 0) return;
+    await sql`
+      insert into alert_transitions (rule, instance, seq, from_state, to_state, reason, value, at)
+      select ${this.rule.name}, t.instance, t.seq, t.from_state, t.to_state, t.reason, t.value, ${this.options.now.toISOString()}::timestamptz
+      from unnest(${c.instance}::text[], ${c.seq}::int[], ${c.from}::text[], ${c.to}::text[], ${c.reason}::text[], ${c.value}::float8[])
+        as t(instance, seq, from_state, to_state, reason, value)
+    `.execute(trx);
+  }
+
+  async #writeOutbox(trx: Transaction<Database>): Promise<number[]> {
+    const c = this.#outbox;
+    if (c.instance.length === 0) return [];
+    const { now, groupWaitMs } = this.options;
+    const inserted = await sql<{ id: number | string }>`
+      insert into alert_outbox (rule, instance, episode, event, ordinal, channel, payload, created_at, due_at, not_before)
+      select ${this.rule.name}, t.instance, t.episode, t.event, t.ordinal, t.channel, t.payload::jsonb,
+             ${now.toISOString()}::timestamptz, ${new Date(now.getTime() + groupWaitMs).toISOString()}::timestamptz, ${now.toISOString()}::timestamptz
+      from unnest(${c.instance}::text[], ${c.episode}::int[], ${c.event}::text[], ${c.ordinal}::int[], ${c.channel}::text[], ${c.payload}::text[])
+        as t(instance, episode, event, ordinal, channel, payload)
+      -- The unique key is the last line of defence; the row lock is the first.
+      on conflict (rule, instance, episode, event, ordinal, channel) do nothing
+      returning id
+    `.execute(trx);
+    return inserted.rows.map((r) => Number(r.id));
+  }
 }
 
 const AUTOMATIC = new Set(['alertname', 'severity', 'kind']);
@@ -149,29 +263,4 @@ const AUTOMATIC = new Set(['alertname', 'severity', 'kind']);
 /** The instance's own labels back out of the stored set, so a changed rule label is not kept forever. */
 function stripRuleLabels(stored: Record<string, string>, rule: AlertRule): Record<string, string> {
   return Object.fromEntries(Object.entries(stored ?? {}).filter(([k]) => !AUTOMATIC.has(k) && !(k in rule.labels)));
-}
-
-async function queue(trx: Transaction<Database>, rule: AlertRule, instance: string, n: NotifyEvent, payload: OutboxPayload, options: ApplyOptions): Promise<number[]> {
-  const dueAt = new Date(options.now.getTime() + options.groupWaitMs);
-  const inserted = await trx
-    .insertInto('alert_outbox')
-    .values(
-      rule.channels.map((channel) => ({
-        rule: rule.name,
-        instance,
-        episode: n.episode,
-        event: n.event,
-        ordinal: n.ordinal,
-        channel,
-        payload: JSON.stringify(payload),
-        created_at: options.now,
-        due_at: dueAt,
-        not_before: options.now,
-      })),
-    )
-    // The unique key is the last line of defence; the row lock above is the first.
-    .onConflict((oc) => oc.columns(['rule', 'instance', 'episode', 'event', 'ordinal', 'channel']).doNothing())
-    .returning('id')
-    .execute();
-  return inserted.map((r) => Number(r.id));
 }
