@@ -8,6 +8,7 @@ export type { MetricsConfig } from './context.ts';
 export { dimensions, type Dimension } from './aggregate.ts';
 export type { Filter } from './filters.ts';
 export { grains, periodOf, periodsBetween, shiftPeriod, todayIn, type Grain, type Period, type WeekStart } from './periods.ts';
+export { kpiAtPeriods, PeriodSums, type PeriodsQuery } from './period-sums.ts';
 export { recompute, type GrainSummary, type RecomputeOptions, type RecomputeRange, type RecomputeResult } from './recompute.ts';
 export {
   compareToDate,

@@ -255,6 +255,27 @@ alerts:
     expect(volume[0]!.reason).toContain('ignored: engaged_sessions 300 is under the minimum volume 400');
   });
 
+  it('anomaly: a day series has instances for the values with data on the weekdays it compares', async () => {
+    const values: Record<string, Record<string, number>> = {};
+    const tuesdays: Record<string, Record<string, number>> = {};
+    for (let k = 0; k <= 4; k++) {
+      const monday = new Date(Date.parse('2026-03-30T00:00:00Z') - 7 * k * 86_400_000).toISOString().slice(0, 10);
+      values[monday] = { sessions: 1000 + k };
+      tuesdays[new Date(Date.parse(monday) + 86_400_000).toISOString().slice(0, 10)] = { sessions: 50 };
+    }
+    await upsertFacts(wh.db, [...days({ connector: 'ga4', campaign: 'mondays' }, values), ...days({ connector: 'ga4', campaign: 'tuesdays' }, tuesdays)]);
+    const config = configFrom(`${CHANNELS}
+alerts:
+  - name: a
+    series: { kpi: sessions, dimension: campaign }
+    condition: { kind: anomaly, lookback: 4 }
+    channels: [slack]
+`);
+    await evaluateAlerts(wh.db, config, { now: at('2026-03-31T08:00:00Z') });
+    // Tuesdays' campaign has no Monday to judge or to miss.
+    expect((await instances(wh.db, 'a')).map((r) => [r.instance, r.state])).toEqual([['campaign=mondays', 'ok']]);
+  });
+
   it('anomaly: needs enough history before it judges', async () => {
     await upsertFacts(wh.db, days({ connector: 'ga4' }, { '2026-03-23': { sessions: 1000 }, '2026-03-16': { sessions: 1000 }, '2026-03-30': { sessions: 10 } }));
     const config = configFrom(`${CHANNELS}

@@ -5,11 +5,12 @@ import type { Logger } from '../../log.ts';
 import { redactSecrets } from '../../secrets.ts';
 import type { Database } from '../../warehouse/index.ts';
 import { loadCatalogue } from '../catalogue.ts';
+import { PeriodSums } from '../period-sums.ts';
 import { dateIn } from '../periods.ts';
 import { goalRule, freshnessRule, quarantineRateRule, syncFailureRule } from './other-rules.ts';
-import { anomalyRule, changeRule, thresholdRule } from './series-rules.ts';
+import { anomalyRule, changeRule, plannedReads, thresholdRule } from './series-rules.ts';
 import { applyObservations, type AppliedTransition } from './store.ts';
-import type { AlertsConfig, Evaluator, Observation } from './types.ts';
+import type { AlertsConfig, Evaluator, Observation, RuleContext } from './types.ts';
 
 const evaluators: Record<AlertCondition['kind'], Evaluator> = {
   threshold: thresholdRule,
@@ -67,13 +68,16 @@ export async function evaluateAlerts(db: Kysely<Database>, config: AlertsConfig,
   const tick = tickOf(now, config.alerting.evaluationInterval);
   const result: EvaluateResult = { transitions: [], outboxIds: [], skipped: 0, errors: [] };
   const wanted = options.rules ? new Set(options.rules) : undefined;
+  const rules = config.alerts.filter((rule) => !wanted || wanted.has(rule.name));
   const catalogue = loadCatalogue(config.kpis);
-  const asOf = dateIn(now, config.reporting.timezone);
-  for (const rule of config.alerts) {
-    if (wanted && !wanted.has(rule.name)) continue;
+  const base = { db, config, now, asOf: dateIn(now, config.reporting.timezone), catalogue, sums: new PeriodSums(db, config) };
+  const contexts = rules.map((rule): RuleContext => ({ ...base, rule }));
+  for (const ctx of contexts) announceReads(ctx);
+  for (const ctx of contexts) {
+    const { rule } = ctx;
     let observations: Observation[];
     try {
-      observations = await evaluators[rule.condition.kind]({ db, config, rule, now, asOf, catalogue });
+      observations = await evaluators[rule.condition.kind](ctx);
     } catch (err) {
       const message = redactSecrets(errorMessage(err));
       options.log?.warn({ rule: rule.name, err: message }, 'alert rule could not be evaluated');
@@ -87,4 +91,13 @@ export async function evaluateAlerts(db: Kysely<Database>, config: AlertsConfig,
     for (const t of applied.transitions) options.log?.info({ rule: t.rule, instance: t.instance, from: t.from, to: t.to, reason: t.reason }, 'alert state changed');
   }
   return result;
+}
+
+/** A rule whose reads cannot be planned (an unknown KPI) reports that when it is evaluated. */
+function announceReads(ctx: RuleContext): void {
+  try {
+    for (const query of plannedReads(ctx)) ctx.sums.expect(query);
+  } catch {
+    // Evaluating the rule throws the same error, where it is reported.
+  }
 }

@@ -3,6 +3,7 @@ import { formatChange, formatValue, type AlertInstance } from '../../notify/inde
 import type { DateString } from '../../warehouse/index.ts';
 import type { Filter } from '../filters.ts';
 import { addDays, daysBetween, periodOf, periodStart, shiftPeriod, type Grain, type Period } from '../periods.ts';
+import type { PeriodsQuery } from '../period-sums.ts';
 import { kpiSeries, kpiWindows } from '../series.ts';
 import { judge } from './anomaly.ts';
 import type { Observation, RuleContext } from './types.ts';
@@ -58,6 +59,26 @@ function watchedPeriod(ctx: RuleContext, series: AlertSeries): { period: Period;
 }
 
 const filterOf = (series: AlertSeries): { filter?: Filter } => (series.filter ? { filter: series.filter as Filter } : {});
+
+/** Whole periods of the rule's series, read through the evaluation's shared sums. */
+function periodsQuery(series: AlertSeries, kpi: string, periods: DateString[]): PeriodsQuery {
+  return { kpi, grain: series.grain, periods, dimension: series.dimension, ...filterOf(series) };
+}
+
+/** What the series rules read through ctx.sums; announced before the first rule reads, so rules on the same periods read them once. */
+export function plannedReads(ctx: RuleContext): PeriodsQuery[] {
+  const series = ctx.rule.series;
+  const cond = ctx.rule.condition;
+  if (!series) return [];
+  switch (cond.kind) {
+    case 'anomaly': {
+      const { current, volume } = anomalyQueries(ctx, series, cond);
+      return volume ? [current, volume] : [current];
+    }
+    default:
+      return [];
+  }
+}
 
 /** Dimension values seen before but absent now still get an observation: they have no data. */
 function noData(series: AlertSeries, info: SeriesInfo, dimensionValue: string, when: string): Observation {
@@ -145,30 +166,35 @@ export async function changeRule(ctx: RuleContext): Promise<Observation[]> {
   });
 }
 
+/**
+ * The watched period and its history: the same weekday of earlier weeks for daily series,
+ * the periods just before for longer grains. Only those periods are read, not the days
+ * between them, so a day series has instances for the values seen on those days.
+ */
+function anomalyQueries(ctx: RuleContext, series: AlertSeries, cond: Condition<'anomaly'>): { period: Period; current: PeriodsQuery; volume?: PeriodsQuery } {
+  const { period } = watchedPeriod(ctx, series);
+  const lag = series.grain === 'day' ? 7 : 1;
+  const history = Array.from({ length: cond.lookback }, (_, k) => shiftPeriod(period.start, series.grain, -lag * (cond.lookback - k)));
+  const current = periodsQuery(series, series.kpi, [...history, period.start]);
+  return cond.minVolume ? { period, current, volume: periodsQuery(series, cond.minVolume.kpi ?? series.kpi, [period.start]) } : { period, current };
+}
+
 export async function anomalyRule(ctx: RuleContext): Promise<Observation[]> {
   const series = ctx.rule.series!;
   const cond = ctx.rule.condition as Condition<'anomaly'>;
   const info = seriesInfo(ctx, series.kpi);
-  const { period } = watchedPeriod(ctx, series);
-  // The same weekday for daily series; for longer grains the periods just before.
-  const lag = series.grain === 'day' ? 7 : 1;
-  const earliest = shiftPeriod(period.start, series.grain, -lag * cond.lookback);
-  const points = await kpiSeries(ctx.db, ctx.config, { kpi: series.kpi, grain: series.grain, dimension: series.dimension, from: earliest, to: period.end, ...filterOf(series) });
-  const historyStarts = new Set(Array.from({ length: cond.lookback }, (_, k) => shiftPeriod(period.start, series.grain, -lag * (k + 1))));
+  const queries = anomalyQueries(ctx, series, cond);
+  const { period } = queries;
+  const rows = await ctx.sums.values(queries.current);
 
   const volumeKpi = cond.minVolume?.kpi ?? series.kpi;
   const volumes = new Map<string, number | null>();
-  if (cond.minVolume) {
-    const v = await kpiSeries(ctx.db, ctx.config, { kpi: volumeKpi, grain: series.grain, dimension: series.dimension, from: period.start, to: period.end, ...filterOf(series) });
-    for (const p of v) volumes.set(p.dimensionValue, p.value);
-  }
+  if (queries.volume) for (const r of await ctx.sums.values(queries.volume)) volumes.set(r.dimensionValue, r.values[0] ?? null);
 
   const byValue = new Map<string, { value: number | null; history: number[] }>();
-  for (const p of points) {
-    const entry = byValue.get(p.dimensionValue) ?? { value: null, history: [] };
-    if (p.periodStart === period.start) entry.value = p.value;
-    else if (historyStarts.has(p.periodStart) && p.value !== null) entry.history.push(p.value);
-    byValue.set(p.dimensionValue, entry);
+  for (const r of rows) {
+    const history = r.values.slice(0, -1).filter((v): v is number => v !== null);
+    byValue.set(r.dimensionValue, { value: r.values[r.values.length - 1] ?? null, history });
   }
 
   const when = describePeriod(period, series.grain, false);

@@ -4,6 +4,7 @@ import type { AlertInstance } from '../../notify/index.ts';
 import type { Database, DateString } from '../../warehouse/index.ts';
 import type { Catalogue } from '../catalogue.ts';
 import type { GoalsConfig } from '../goals.ts';
+import type { PeriodSums } from '../period-sums.ts';
 import type { Observed } from './state.ts';
 
 /** What the alert engine needs from the configuration; a loaded Config is one. */
@@ -34,6 +35,8 @@ export interface RuleContext {
   /** Today in the reporting time zone. */
   asOf: DateString;
   catalogue: Catalogue;
+  /** Period sums shared by the rules of one evaluation. */
+  sums: PeriodSums;
 }
 
 export type Evaluator = (ctx: RuleContext) => Promise<Observation[]>;
