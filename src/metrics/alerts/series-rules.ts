@@ -4,7 +4,7 @@ import type { DateString } from '../../warehouse/index.ts';
 import type { Filter } from '../filters.ts';
 import { addDays, daysBetween, periodOf, periodStart, shiftPeriod, type Grain, type Period } from '../periods.ts';
 import type { PeriodsQuery } from '../period-sums.ts';
-import { kpiSeries, kpiWindows } from '../series.ts';
+import { kpiSeries, kpiWindows, type WindowValues } from '../series.ts';
 import { judge } from './anomaly.ts';
 import type { Observation, RuleContext } from './types.ts';
 
@@ -65,12 +65,19 @@ function periodsQuery(series: AlertSeries, kpi: string, periods: DateString[]): 
   return { kpi, grain: series.grain, periods, dimension: series.dimension, ...filterOf(series) };
 }
 
+/** Whether the KPI uses previous(), directly or through the KPIs it is made of. */
+const looksBack = (ctx: RuleContext, kpi: string): boolean => (ctx.catalogue.compiled(kpi)?.usesPrevious ?? 0) > 0;
+
 /** What the series rules read through ctx.sums; announced before the first rule reads, so rules on the same periods read them once. */
 export function plannedReads(ctx: RuleContext): PeriodsQuery[] {
   const series = ctx.rule.series;
   const cond = ctx.rule.condition;
   if (!series) return [];
   switch (cond.kind) {
+    case 'threshold':
+      return [thresholdQuery(ctx, series)].filter((q) => q !== undefined);
+    case 'change':
+      return [changeQuery(ctx, series, cond)].filter((q) => q !== undefined);
     case 'anomaly': {
       const { current, volume } = anomalyQueries(ctx, series, cond);
       return volume ? [current, volume] : [current];
@@ -80,11 +87,29 @@ export function plannedReads(ctx: RuleContext): PeriodsQuery[] {
   }
 }
 
+interface SeriesValue {
+  dimensionValue: string;
+  value: number | null;
+}
+
 /** Dimension values seen before but absent now still get an observation: they have no data. */
 function noData(series: AlertSeries, info: SeriesInfo, dimensionValue: string, when: string): Observation {
   const id = instanceOf(series, dimensionValue);
   const summary = `${titled(info, series, dimensionValue)} has no value ${when}`;
   return { instance: id.instance, labels: id.labels, seen: { kind: 'no_data', reason: summary }, alert: { series: id.name, value: null, unit: info.unit, ...(info.currency ? { currency: info.currency } : {}) }, summary };
+}
+
+/** The watched period when it is complete; one still running is read up to today with kpiSeries. */
+function thresholdQuery(ctx: RuleContext, series: AlertSeries): PeriodsQuery | undefined {
+  const { period, partial } = watchedPeriod(ctx, series);
+  return partial ? undefined : periodsQuery(series, series.kpi, [period.start]);
+}
+
+async function thresholdValues(ctx: RuleContext, series: AlertSeries, to: DateString, period: Period): Promise<SeriesValue[]> {
+  const query = thresholdQuery(ctx, series);
+  if (query) return (await ctx.sums.values(query)).map((r) => ({ dimensionValue: r.dimensionValue, value: r.values[0] ?? null }));
+  const points = await kpiSeries(ctx.db, ctx.config, { kpi: series.kpi, grain: series.grain, dimension: series.dimension, from: period.start, to, ...filterOf(series) });
+  return points.map((p) => ({ dimensionValue: p.dimensionValue, value: p.value }));
 }
 
 export async function thresholdRule(ctx: RuleContext): Promise<Observation[]> {
@@ -93,7 +118,7 @@ export async function thresholdRule(ctx: RuleContext): Promise<Observation[]> {
   const info = seriesInfo(ctx, series.kpi);
   const { period, to, partial } = watchedPeriod(ctx, series);
   const when = describePeriod(period, series.grain, partial);
-  const points = await kpiSeries(ctx.db, ctx.config, { kpi: series.kpi, grain: series.grain, dimension: series.dimension, from: period.start, to, ...filterOf(series) });
+  const points = await thresholdValues(ctx, series, to, period);
   const fmt = (v: number) => formatValue(v, info.unit, info.currency);
   return points.map((p) => {
     if (p.value === null) return noData(series, info, p.dimensionValue, when);
@@ -131,13 +156,30 @@ function comparisonWindows(ctx: RuleContext, series: AlertSeries, cond: Conditio
   return { current: period, earlier: periodOf(shiftPeriod(period.start, series.grain, -cond.against), series.grain, weekStart), partial: false };
 }
 
+/**
+ * Whole periods compared are shared sums. Not to date (the windows are not whole periods),
+ * and not for a KPI with previous(), which in kpiWindows sees the earlier window instead of
+ * the period before.
+ */
+function changeQuery(ctx: RuleContext, series: AlertSeries, cond: Condition<'change'>): PeriodsQuery | undefined {
+  if (cond.toDate || looksBack(ctx, series.kpi)) return undefined;
+  const { current, earlier } = comparisonWindows(ctx, series, cond);
+  return periodsQuery(series, series.kpi, [earlier.start, current.start]);
+}
+
+async function changeValues(ctx: RuleContext, series: AlertSeries, cond: Condition<'change'>, windows: [Period, Period]): Promise<WindowValues[]> {
+  const query = changeQuery(ctx, series, cond);
+  if (query) return ctx.sums.values(query);
+  return kpiWindows(ctx.db, ctx.config, { kpi: series.kpi, windows, dimension: series.dimension, ...filterOf(series) });
+}
+
 export async function changeRule(ctx: RuleContext): Promise<Observation[]> {
   const series = ctx.rule.series!;
   const cond = ctx.rule.condition as Condition<'change'>;
   const info = seriesInfo(ctx, series.kpi);
   const { current, earlier, partial } = comparisonWindows(ctx, series, cond);
   const when = describePeriod(current, series.grain, partial);
-  const rows = await kpiWindows(ctx.db, ctx.config, { kpi: series.kpi, windows: [earlier, current], dimension: series.dimension, ...filterOf(series) });
+  const rows = await changeValues(ctx, series, cond, [earlier, current]);
   const fmt = (v: number) => formatValue(v, info.unit, info.currency);
   const against = cond.against === 1 ? `the ${series.grain} before` : `${cond.against} ${series.grain}s before`;
   return rows.map((row) => {
