@@ -6,7 +6,10 @@ import type { AlertInstancesTable } from '../../warehouse/tables.ts';
 import { advance, type AlertState, type InstanceState, type NotifyEvent, type StateRules, type Step, type Transition } from './state.ts';
 import type { Observation } from './types.ts';
 
-type InstanceRow = Selectable<AlertInstancesTable>;
+/** What a tick reads of an instance: its state, not what it last showed. */
+const STATE_COLUMNS = ['instance', 'labels', 'state', 'state_since', 'reason', 'breaches', 'clears', 'seq', 'episode', 'firing_since', 'last_notified_at', 'repeats', 'last_tick', 'last_data_at', 'no_data_since'] as const;
+
+type InstanceRow = Pick<Selectable<AlertInstancesTable>, (typeof STATE_COLUMNS)[number]>;
 
 export interface AppliedTransition extends Transition {
   rule: string;
@@ -80,7 +83,7 @@ export async function applyObservations(db: Kysely<Database>, rule: AlertRule, o
   return db.transaction().execute(async (trx) => {
     const byInstance = new Map(observations.map((o) => [o.instance, o]));
     await addInstances(trx, rule, [...byInstance.values()], now);
-    const rows = await trx.selectFrom('alert_instances').selectAll().where('rule', '=', rule.name).orderBy('instance').forUpdate().execute();
+    const rows = await trx.selectFrom('alert_instances').select(STATE_COLUMNS).where('rule', '=', rule.name).orderBy('instance').forUpdate().execute();
 
     const writes = new TickWrites(rule, options);
     const rules = stateRules(rule);
@@ -99,15 +102,23 @@ export async function applyObservations(db: Kysely<Database>, rule: AlertRule, o
   });
 }
 
-/** New series start in state ok; ones already there are left for the lock below. */
+/**
+ * New series start in state ok. Only the ones not there yet are sent: a tick rarely brings
+ * new series, and an insert that conflicts on every row costs more than reading the keys.
+ * Every insert comes before the locks, so a replica waiting on another's new row holds no
+ * row lock that one could be waiting for.
+ */
 async function addInstances(trx: Transaction<Database>, rule: AlertRule, observations: Observation[], now: Date): Promise<void> {
   if (observations.length === 0) return;
-  // In key order, like the locks below, so two replicas adding the same series never deadlock.
-  const sorted = [...observations].sort((a, b) => (a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : 0));
+  const known = new Set((await trx.selectFrom('alert_instances').select('instance').where('rule', '=', rule.name).execute()).map((r) => r.instance));
+  const added = observations.filter((o) => !known.has(o.instance));
+  if (added.length === 0) return;
+  // In key order, so two replicas adding the same series never deadlock.
+  added.sort((a, b) => (a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : 0));
   await sql`
     insert into alert_instances (rule, instance, labels, state, state_since)
     select ${rule.name}, t.instance, t.labels::jsonb, 'ok', ${now.toISOString()}::timestamptz
-    from unnest(${sorted.map((o) => o.instance)}::text[], ${sorted.map((o) => JSON.stringify(ruleLabels(rule, o.labels)))}::text[]) as t(instance, labels)
+    from unnest(${added.map((o) => o.instance)}::text[], ${added.map((o) => JSON.stringify(ruleLabels(rule, o.labels)))}::text[]) as t(instance, labels)
     on conflict (rule, instance) do nothing
   `.execute(trx);
 }
