@@ -2,6 +2,7 @@ import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { AlertRule } from '../../config/index.ts';
 import type { OutboxPayload } from '../../notify/index.ts';
 import type { Database } from '../../warehouse/index.ts';
+import { UnnestColumns } from '../../warehouse/unnest.ts';
 import type { AlertInstancesTable } from '../../warehouse/tables.ts';
 import { advance, type AlertState, type InstanceState, type NotifyEvent, type StateRules, type Step, type Transition } from './state.ts';
 import type { Observation } from './types.ts';
@@ -115,10 +116,12 @@ async function addInstances(trx: Transaction<Database>, rule: AlertRule, observa
   if (added.length === 0) return;
   // In key order, so two replicas adding the same series never deadlock.
   added.sort((a, b) => (a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : 0));
+  const rows = new UnnestColumns({ instance: 'text', labels: 'text' });
+  for (const o of added) rows.push({ instance: o.instance, labels: JSON.stringify(ruleLabels(rule, o.labels)) });
   await sql`
     insert into alert_instances (rule, instance, labels, state, state_since)
     select ${rule.name}, t.instance, t.labels::jsonb, 'ok', ${now.toISOString()}::timestamptz
-    from unnest(${added.map((o) => o.instance)}::text[], ${added.map((o) => JSON.stringify(ruleLabels(rule, o.labels)))}::text[]) as t(instance, labels)
+    from ${rows.from()}
     on conflict (rule, instance) do nothing
   `.execute(trx);
 }
@@ -133,31 +136,31 @@ function vanished(rule: AlertRule, row: InstanceRow): Observation {
 const isoOrNull = (d: Date | null): string | null => (d === null ? null : d.toISOString());
 
 /**
- * One tick's writes for one rule as column arrays, written with one statement per table:
- * one update per instance made the writes most of a tick with thousands of instances.
- * Timestamps travel as ISO text, which reads back as the same instant on both databases.
+ * One tick's writes for one rule, written with one statement per table: one update per
+ * instance made the writes most of a tick with thousands of instances. Timestamps travel as
+ * ISO text, which reads back as the same instant on both databases.
  */
 class TickWrites {
-  readonly #instances = {
-    instance: [] as string[],
-    labels: [] as string[],
-    state: [] as string[],
-    since: [] as string[],
-    reason: [] as string[],
-    breaches: [] as number[],
-    clears: [] as number[],
-    seq: [] as number[],
-    episode: [] as (number | null)[],
-    firingSince: [] as (string | null)[],
-    lastNotifiedAt: [] as (string | null)[],
-    repeats: [] as number[],
-    value: [] as (number | null)[],
-    summary: [] as string[],
-    lastDataAt: [] as (string | null)[],
-    noDataSince: [] as (string | null)[],
-  };
-  readonly #transitions = { instance: [] as string[], seq: [] as number[], from: [] as string[], to: [] as string[], reason: [] as string[], value: [] as (number | null)[] };
-  readonly #outbox = { instance: [] as string[], episode: [] as number[], event: [] as string[], ordinal: [] as number[], channel: [] as string[], payload: [] as string[] };
+  readonly #states = new UnnestColumns({
+    instance: 'text',
+    labels: 'text',
+    state: 'text',
+    since: 'timestamptz',
+    reason: 'text',
+    breaches: 'int',
+    clears: 'int',
+    seq: 'int',
+    episode: 'int',
+    firing_since: 'timestamptz',
+    last_notified_at: 'timestamptz',
+    repeats: 'int',
+    value: 'float8',
+    summary: 'text',
+    last_data_at: 'timestamptz',
+    no_data_since: 'timestamptz',
+  });
+  readonly #transitions = new UnnestColumns({ instance: 'text', seq: 'int', from_state: 'text', to_state: 'text', reason: 'text', value: 'float8' });
+  readonly #outbox = new UnnestColumns({ instance: 'text', episode: 'int', event: 'text', ordinal: 'int', channel: 'text', payload: 'text' });
   readonly #applied: AppliedTransition[] = [];
 
   constructor(
@@ -172,47 +175,34 @@ class TickWrites {
   }
 
   #state(instance: string, s: InstanceState, obs: Observation): void {
-    const c = this.#instances;
-    c.instance.push(instance);
-    c.labels.push(JSON.stringify(ruleLabels(this.rule, obs.labels)));
-    c.state.push(s.state);
-    c.since.push(s.since.toISOString());
-    c.reason.push(s.reason.slice(0, 2000));
-    c.breaches.push(s.breaches);
-    c.clears.push(s.clears);
-    c.seq.push(s.seq);
-    c.episode.push(s.episode);
-    c.firingSince.push(isoOrNull(s.firingSince));
-    c.lastNotifiedAt.push(isoOrNull(s.lastNotifiedAt));
-    c.repeats.push(s.repeats);
-    c.value.push(obs.alert.value ?? null);
-    c.summary.push(obs.summary.slice(0, 2000));
-    c.lastDataAt.push(isoOrNull(s.lastDataAt));
-    c.noDataSince.push(isoOrNull(s.noDataSince));
+    this.#states.push({
+      instance,
+      labels: JSON.stringify(ruleLabels(this.rule, obs.labels)),
+      state: s.state,
+      since: s.since.toISOString(),
+      reason: s.reason.slice(0, 2000),
+      breaches: s.breaches,
+      clears: s.clears,
+      seq: s.seq,
+      episode: s.episode,
+      firing_since: isoOrNull(s.firingSince),
+      last_notified_at: isoOrNull(s.lastNotifiedAt),
+      repeats: s.repeats,
+      value: obs.alert.value ?? null,
+      summary: obs.summary.slice(0, 2000),
+      last_data_at: isoOrNull(s.lastDataAt),
+      no_data_since: isoOrNull(s.noDataSince),
+    });
   }
 
   #transition(instance: string, t: Transition, obs: Observation): void {
-    const c = this.#transitions;
-    c.instance.push(instance);
-    c.seq.push(t.seq);
-    c.from.push(t.from);
-    c.to.push(t.to);
-    c.reason.push(t.reason);
-    c.value.push(obs.alert.value ?? null);
+    this.#transitions.push({ instance, seq: t.seq, from_state: t.from, to_state: t.to, reason: t.reason, value: obs.alert.value ?? null });
     this.#applied.push({ ...t, rule: this.rule.name, instance, at: this.options.now });
   }
 
   #notify(instance: string, n: NotifyEvent, payload: OutboxPayload): void {
-    const c = this.#outbox;
     const json = JSON.stringify(payload);
-    for (const channel of this.rule.channels) {
-      c.instance.push(instance);
-      c.episode.push(n.episode);
-      c.event.push(n.event);
-      c.ordinal.push(n.ordinal);
-      c.channel.push(channel);
-      c.payload.push(json);
-    }
+    for (const channel of this.rule.channels) this.#outbox.push({ instance, episode: n.episode, event: n.event, ordinal: n.ordinal, channel, payload: json });
   }
 
   async flush(trx: Transaction<Database>): Promise<Omit<ApplyResult, 'skipped'>> {
@@ -222,8 +212,7 @@ class TickWrites {
   }
 
   async #writeStates(trx: Transaction<Database>): Promise<void> {
-    const c = this.#instances;
-    if (c.instance.length === 0) return;
+    if (this.#states.size === 0) return;
     const { tick, now } = this.options;
     await sql`
       update alert_instances a set
@@ -231,36 +220,28 @@ class TickWrites {
         seq = t.seq, episode = t.episode, firing_since = t.firing_since, last_notified_at = t.last_notified_at, repeats = t.repeats,
         last_tick = ${tick}::bigint, last_evaluated_at = ${now.toISOString()}::timestamptz, last_value = t.value, last_summary = t.summary,
         last_data_at = t.last_data_at, no_data_since = t.no_data_since
-      from unnest(${c.instance}::text[], ${c.labels}::text[], ${c.state}::text[], ${c.since}::timestamptz[], ${c.reason}::text[],
-                  ${c.breaches}::int[], ${c.clears}::int[], ${c.seq}::int[], ${c.episode}::int[], ${c.firingSince}::timestamptz[],
-                  ${c.lastNotifiedAt}::timestamptz[], ${c.repeats}::int[], ${c.value}::float8[], ${c.summary}::text[],
-                  ${c.lastDataAt}::timestamptz[], ${c.noDataSince}::timestamptz[])
-        as t(instance, labels, state, since, reason, breaches, clears, seq, episode, firing_since, last_notified_at, repeats, value, summary, last_data_at, no_data_since)
+      from ${this.#states.from()}
       where a.rule = ${this.rule.name} and a.instance = t.instance
     `.execute(trx);
   }
 
   async #writeTransitions(trx: Transaction<Database>): Promise<void> {
-    const c = this.#transitions;
-    if (c.instance.length === 0) return;
+    if (this.#transitions.size === 0) return;
     await sql`
       insert into alert_transitions (rule, instance, seq, from_state, to_state, reason, value, at)
       select ${this.rule.name}, t.instance, t.seq, t.from_state, t.to_state, t.reason, t.value, ${this.options.now.toISOString()}::timestamptz
-      from unnest(${c.instance}::text[], ${c.seq}::int[], ${c.from}::text[], ${c.to}::text[], ${c.reason}::text[], ${c.value}::float8[])
-        as t(instance, seq, from_state, to_state, reason, value)
+      from ${this.#transitions.from()}
     `.execute(trx);
   }
 
   async #writeOutbox(trx: Transaction<Database>): Promise<number[]> {
-    const c = this.#outbox;
-    if (c.instance.length === 0) return [];
+    if (this.#outbox.size === 0) return [];
     const { now, groupWaitMs } = this.options;
     const inserted = await sql<{ id: number | string }>`
       insert into alert_outbox (rule, instance, episode, event, ordinal, channel, payload, created_at, due_at, not_before)
       select ${this.rule.name}, t.instance, t.episode, t.event, t.ordinal, t.channel, t.payload::jsonb,
              ${now.toISOString()}::timestamptz, ${new Date(now.getTime() + groupWaitMs).toISOString()}::timestamptz, ${now.toISOString()}::timestamptz
-      from unnest(${c.instance}::text[], ${c.episode}::int[], ${c.event}::text[], ${c.ordinal}::int[], ${c.channel}::text[], ${c.payload}::text[])
-        as t(instance, episode, event, ordinal, channel, payload)
+      from ${this.#outbox.from()}
       -- The unique key is the last line of defence; the row lock is the first.
       on conflict (rule, instance, episode, event, ordinal, channel) do nothing
       returning id
