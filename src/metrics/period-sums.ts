@@ -41,8 +41,8 @@ interface Shared {
   /** Metrics announced for this aggregate, read together on its first use. */
   wanted: Set<string>;
   loaded: Set<string>;
-  /** Its read failed; the queries on it read alone again. */
-  failed: boolean;
+  /** The reads into the store, one after the other; once one fails, so does this. */
+  loading: Promise<void>;
 }
 
 function kpiNames(kpi: string | readonly string[]): string[] {
@@ -79,6 +79,11 @@ export class PeriodSums {
     for (const m of q.metrics) entry.wanted.add(m);
   }
 
+  /** Starts reading every announced aggregate, so that the reads run while the first queries are answered. */
+  prefetch(): void {
+    for (const entry of this.#shared.values()) void this.#fill(entry);
+  }
+
   async values(query: PeriodsQuery): Promise<WindowValues[]> {
     const q = this.#prepare(query);
     const store = await this.#storeFor(q);
@@ -108,7 +113,7 @@ export class PeriodSums {
   #entry(q: Prepared): Shared {
     let entry = this.#shared.get(q.key);
     if (!entry) {
-      entry = { grain: q.grain, windows: q.windows, dimension: q.dimension, plan: q.plan, store: new PointStore(q.plan.metrics, q.plan.groups.length), wanted: new Set(q.metrics), loaded: new Set(), failed: false };
+      entry = { grain: q.grain, windows: q.windows, dimension: q.dimension, plan: q.plan, store: new PointStore(q.plan.metrics, q.plan.groups.length), wanted: new Set(q.metrics), loaded: new Set(), loading: Promise.resolve() };
       this.#shared.set(q.key, entry);
     }
     return entry;
@@ -116,22 +121,30 @@ export class PeriodSums {
 
   async #storeFor(q: Prepared): Promise<PointStore> {
     const entry = this.#entry(q);
-    if (!entry.failed) {
-      try {
-        for (const m of q.metrics) entry.wanted.add(m);
-        await this.#read(entry.store, entry, [...entry.wanted].filter((m) => !entry.loaded.has(m)));
-        for (const m of entry.wanted) entry.loaded.add(m);
-        return entry.store;
-      } catch (err) {
-        entry.failed = true;
-        if (entry.wanted.size === q.metrics.length) throw err;
-      }
+    for (const m of q.metrics) entry.wanted.add(m);
+    try {
+      await this.#fill(entry);
+      return entry.store;
+    } catch (err) {
+      if (entry.wanted.size === q.metrics.length) throw err;
     }
     // A shared read can fail for another query's sums (a currency without a rate): read alone,
     // so that a query fails only for sums it needs itself.
     const alone = new PointStore(q.plan.metrics, q.plan.groups.length);
     await this.#read(alone, q, q.metrics);
     return alone;
+  }
+
+  /** Reads the wanted metrics not read yet, after any read already under way. */
+  #fill(entry: Shared): Promise<void> {
+    entry.loading = entry.loading.then(async () => {
+      const missing = [...entry.wanted].filter((m) => !entry.loaded.has(m));
+      await this.#read(entry.store, entry, missing);
+      for (const m of missing) entry.loaded.add(m);
+    });
+    // Whoever needs the sums sees the failure; a prefetch nobody waits for must not be an unhandled rejection.
+    entry.loading.catch(() => {});
+    return entry.loading;
   }
 
   async #read(store: PointStore, on: Pick<Shared, 'grain' | 'windows' | 'dimension' | 'plan'>, metrics: readonly string[]): Promise<void> {

@@ -131,3 +131,30 @@ describe.each(warehouseKinds)('ten ticks of seven rules over seven campaigns, on
     expect((await outbox(wh.db)).map(outboxLine)).toMatchSnapshot('outbox');
   });
 });
+
+describe.each(warehouseKinds)('a rule whose writes fail, on %s', (kind) => {
+  let wh: Warehouse;
+  beforeAll(async () => {
+    wh = await testWarehouse(kind);
+    await upsertFacts(wh.db, days({ campaign: 'c0' }, { '2026-03-10': { clicks: 5, impressions: 1000 } }));
+  });
+  afterAll(async () => {
+    await wh.close();
+  });
+
+  it('stops the evaluation there: the rules before it are committed, it and the ones after are not', async () => {
+    const config = configFrom(`
+channels:
+  slack: { type: slack, url: "http://127.0.0.1:9/hook" }
+alerts:
+  - { name: a, series: { kpi: clicks }, condition: { kind: threshold, op: below, threshold: 10 }, channels: [slack] }
+  - { name: b, series: { kpi: clicks }, condition: { kind: threshold, op: below, threshold: 10 }, channels: [slack] }
+  - { name: c, series: { kpi: ctr }, condition: { kind: threshold, op: below, threshold: 0.01 }, channels: [slack] }
+`);
+    // b's first transition would be its seq 1, which is taken.
+    await wh.db.insertInto('alert_transitions').values({ rule: 'b', instance: '', seq: 1, from_state: 'ok', to_state: 'ok', reason: 'in the way', value: null, at: new Date() }).execute();
+    await expect(evaluateAlerts(wh.db, config, { now: new Date('2026-03-11T06:00:00Z') })).rejects.toThrow(/alert_transitions_seq|unique/);
+    expect((await instances(wh.db)).map((r) => [r.rule, r.state])).toEqual([['a', 'firing']]);
+    expect((await outbox(wh.db)).map((r) => r.rule)).toEqual(['a']);
+  });
+});

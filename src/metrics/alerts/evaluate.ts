@@ -73,24 +73,43 @@ export async function evaluateAlerts(db: Kysely<Database>, config: AlertsConfig,
   const base = { db, config, now, asOf: dateIn(now, config.reporting.timezone), catalogue, sums: new PeriodSums(db, config) };
   const contexts = rules.map((rule): RuleContext => ({ ...base, rule }));
   for (const ctx of contexts) announceReads(ctx);
-  for (const ctx of contexts) {
-    const { rule } = ctx;
-    let observations: Observation[];
-    try {
-      observations = await evaluators[rule.condition.kind](ctx);
-    } catch (err) {
-      const message = redactSecrets(errorMessage(err));
-      options.log?.warn({ rule: rule.name, err: message }, 'alert rule could not be evaluated');
-      result.errors.push({ rule: rule.name, error: message });
-      observations = await errorObservations(db, rule, message);
+  base.sums.prefetch();
+  // Each rule's transaction runs while the next rule is evaluated; they still commit in rule order.
+  let writing: Promise<void> = Promise.resolve();
+  try {
+    for (const ctx of contexts) {
+      const observations = await observe(ctx, result, options);
+      await writing;
+      writing = apply(ctx, observations, tick, result, options);
+      // Awaited in the loop or below; until then its failure must not count as unhandled.
+      writing.catch(() => {});
     }
-    const applied = await applyObservations(db, rule, observations, { now, tick, groupWaitMs: config.alerting.groupWait });
-    result.transitions.push(...applied.transitions);
-    result.outboxIds.push(...applied.outboxIds);
-    result.skipped += applied.skipped;
-    for (const t of applied.transitions) options.log?.info({ rule: t.rule, instance: t.instance, from: t.from, to: t.to, reason: t.reason }, 'alert state changed');
+  } finally {
+    // Never return with a transaction still running.
+    await writing.catch(() => {});
   }
+  await writing;
   return result;
+}
+
+/** What one rule sees; a rule that cannot be evaluated puts its instances in state error. */
+async function observe(ctx: RuleContext, result: EvaluateResult, options: EvaluateOptions): Promise<Observation[]> {
+  try {
+    return await evaluators[ctx.rule.condition.kind](ctx);
+  } catch (err) {
+    const message = redactSecrets(errorMessage(err));
+    options.log?.warn({ rule: ctx.rule.name, err: message }, 'alert rule could not be evaluated');
+    result.errors.push({ rule: ctx.rule.name, error: message });
+    return errorObservations(ctx.db, ctx.rule, message);
+  }
+}
+
+async function apply(ctx: RuleContext, observations: Observation[], tick: number, result: EvaluateResult, options: EvaluateOptions): Promise<void> {
+  const applied = await applyObservations(ctx.db, ctx.rule, observations, { now: ctx.now, tick, groupWaitMs: ctx.config.alerting.groupWait });
+  result.transitions.push(...applied.transitions);
+  result.outboxIds.push(...applied.outboxIds);
+  result.skipped += applied.skipped;
+  for (const t of applied.transitions) options.log?.info({ rule: t.rule, instance: t.instance, from: t.from, to: t.to, reason: t.reason }, 'alert state changed');
 }
 
 /** A rule whose reads cannot be planned (an unknown KPI) reports that when it is evaluated. */
