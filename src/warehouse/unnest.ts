@@ -7,10 +7,13 @@ type ValueOf<T extends ColumnType> = T extends 'int' | 'float8' ? number | null 
 
 export type RowOf<S extends Record<string, ColumnType>> = { [K in keyof S]: ValueOf<S[K]> };
 
-const QUOTED = /["\\]/g;
+function quoted(v: string): string {
+  if (!v.includes('"') && !v.includes('\\')) return `"${v}"`;
+  return `"${v.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
+}
 
 function textLiteral(values: ReadonlyArray<string | null>): string {
-  return `{${values.map((v) => (v === null ? 'NULL' : `"${v.replace(QUOTED, '\\$&')}"`)).join(',')}}`;
+  return `{${values.map((v) => (v === null ? 'NULL' : quoted(v))).join(',')}}`;
 }
 
 /** String() is the shortest text that reads back as the same double; NaN and ±Infinity read back too. */

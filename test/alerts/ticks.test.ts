@@ -158,3 +158,36 @@ alerts:
     expect((await outbox(wh.db)).map((r) => r.rule)).toEqual(['a']);
   });
 });
+
+describe.each(warehouseKinds)('what a tick writes when little changes, on %s', (kind) => {
+  let wh: Warehouse;
+  beforeAll(async () => {
+    wh = await testWarehouse(kind);
+    await upsertFacts(wh.db, days({ campaign: 'c0' }, { '2026-03-10': { clicks: 5, impressions: 1000 } }));
+  });
+  afterAll(async () => {
+    await wh.close();
+  });
+
+  const rule = (labels: string) =>
+    configFrom(`
+channels:
+  slack: { type: slack, url: "http://127.0.0.1:9/hook" }
+alerting: { evaluationInterval: 1m }
+alerts:
+  - { name: a, series: { kpi: clicks, dimension: campaign }, condition: { kind: threshold, op: below, threshold: 10 }, labels: ${labels}, channels: [slack] }
+`);
+
+  it('keeps the stored labels and reason where they did not change, and replaces them where they did', async () => {
+    const now = new Date('2026-03-11T06:00:00Z');
+    await evaluateAlerts(wh.db, rule('{ team: growth }'), { now });
+    const [first] = await instances(wh.db);
+    await evaluateAlerts(wh.db, rule('{ team: growth }'), { now: new Date(now.getTime() + 60_000) });
+    const [same] = await instances(wh.db);
+    expect(same).toMatchObject({ labels: first!.labels, reason: first!.reason, last_tick: first!.last_tick! + 1 });
+    await evaluateAlerts(wh.db, rule('{ team: ads, tier: gold }'), { now: new Date(now.getTime() + 120_000) });
+    const [changed] = await instances(wh.db);
+    expect(changed!.labels).toEqual({ alertname: 'a', severity: 'warning', kind: 'threshold', team: 'ads', tier: 'gold', campaign: 'c0' });
+    expect(changed!.reason).toBe(first!.reason);
+  });
+});

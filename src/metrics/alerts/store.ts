@@ -97,7 +97,7 @@ export async function applyObservations(db: Kysely<Database>, rule: AlertRule, o
       const obs = byInstance.get(row.instance) ?? vanished(rule, row);
       const before = toState(row);
       const step = advance(before, obs.seen, rules, now);
-      writes.add(row.instance, before, step, obs);
+      writes.add(row, before, step, obs);
     }
     return { ...(await writes.flush(trx)), skipped };
   });
@@ -131,6 +131,11 @@ function vanished(rule: AlertRule, row: InstanceRow): Observation {
   const name = `${rule.series?.kpi ?? rule.name}${row.instance ? `{${row.instance}}` : ''}`;
   const summary = `${name} has no value any more`;
   return { instance: row.instance, labels: stripRuleLabels(row.labels, rule), seen: { kind: 'no_data', reason: summary }, alert: { series: name, value: null, unit: 'count' }, summary };
+}
+
+function sameLabels(stored: Record<string, string>, labels: Record<string, string>): boolean {
+  const keys = Object.keys(labels);
+  return keys.length === Object.keys(stored).length && keys.every((k) => stored[k] === labels[k]);
 }
 
 const isoOrNull = (d: Date | null): string | null => (d === null ? null : d.toISOString());
@@ -168,19 +173,22 @@ class TickWrites {
     readonly options: ApplyOptions,
   ) {}
 
-  add(instance: string, before: InstanceState, step: Step, obs: Observation): void {
-    this.#state(instance, step.next, obs);
-    if (step.transition) this.#transition(instance, step.transition, obs);
-    if (step.notify) this.#notify(instance, step.notify, payloadOf(this.rule, obs, before, step.notify, this.options.now));
+  add(row: InstanceRow, before: InstanceState, step: Step, obs: Observation): void {
+    this.#state(row, step.next, obs);
+    if (step.transition) this.#transition(row.instance, step.transition, obs);
+    if (step.notify) this.#notify(row.instance, step.notify, payloadOf(this.rule, obs, before, step.notify, this.options.now));
   }
 
-  #state(instance: string, s: InstanceState, obs: Observation): void {
+  /** Labels and reason go only where they changed (null keeps the stored one): on most ticks neither does. */
+  #state(row: InstanceRow, s: InstanceState, obs: Observation): void {
+    const labels = ruleLabels(this.rule, obs.labels);
+    const reason = s.reason.slice(0, 2000);
     this.#states.push({
-      instance,
-      labels: JSON.stringify(ruleLabels(this.rule, obs.labels)),
+      instance: row.instance,
+      labels: sameLabels(row.labels, labels) ? null : JSON.stringify(labels),
       state: s.state,
       since: s.since.toISOString(),
-      reason: s.reason.slice(0, 2000),
+      reason: reason === row.reason ? null : reason,
       breaches: s.breaches,
       clears: s.clears,
       seq: s.seq,
@@ -216,7 +224,7 @@ class TickWrites {
     const { tick, now } = this.options;
     await sql`
       update alert_instances a set
-        labels = t.labels::jsonb, state = t.state, state_since = t.since, reason = t.reason, breaches = t.breaches, clears = t.clears,
+        labels = coalesce(t.labels::jsonb, a.labels), state = t.state, state_since = t.since, reason = coalesce(t.reason, a.reason), breaches = t.breaches, clears = t.clears,
         seq = t.seq, episode = t.episode, firing_since = t.firing_since, last_notified_at = t.last_notified_at, repeats = t.repeats,
         last_tick = ${tick}::bigint, last_evaluated_at = ${now.toISOString()}::timestamptz, last_value = t.value, last_summary = t.summary,
         last_data_at = t.last_data_at, no_data_since = t.no_data_since
