@@ -180,11 +180,11 @@ class PointRow implements PointWindow {
 function pointRows(q: Prepared, store: PointStore): Map<string, PointRow> {
   const rows = new Map<string, PointRow>();
   q.windows.forEach((w, i) => {
-    for (const [key, point] of store.points(w.start)) {
+    store.points(w.start).forEach((point, key) => {
       let row = rows.get(key);
       if (!row) rows.set(key, (row = new PointRow(new Array<Float64Array | undefined>(q.windows.length))));
       row.points[i] = point;
-    }
+    });
   });
   return rows;
 }

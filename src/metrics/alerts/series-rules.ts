@@ -224,55 +224,49 @@ function anomalyQueries(ctx: RuleContext, series: AlertSeries, cond: Condition<'
 export async function anomalyRule(ctx: RuleContext): Promise<Observation[]> {
   const series = ctx.rule.series!;
   const cond = ctx.rule.condition as Condition<'anomaly'>;
-  const info = seriesInfo(ctx, series.kpi);
   const queries = anomalyQueries(ctx, series, cond);
-  const { period } = queries;
   const rows = await ctx.sums.values(queries.current);
-
-  const volumeKpi = cond.minVolume?.kpi ?? series.kpi;
   const volumes = new Map<string, number | null>();
   if (queries.volume) for (const r of await ctx.sums.values(queries.volume)) volumes.set(r.dimensionValue, r.values[0] ?? null);
-
-  const byValue = new Map<string, { value: number | null; history: number[] }>();
-  for (const r of rows) {
+  const judged = anomalyJudge(ctx, series, cond, queries.period);
+  return rows.map((r) => {
+    const value = r.values[r.values.length - 1] ?? null;
     const history = r.values.slice(0, -1).filter((v): v is number => v !== null);
-    byValue.set(r.dimensionValue, { value: r.values[r.values.length - 1] ?? null, history });
-  }
+    return judged(r.dimensionValue, value, history, volumes.get(r.dimensionValue) ?? null);
+  });
+}
 
+/** The observation of one series of an anomaly rule from its value, its history and its volume. */
+function anomalyJudge(ctx: RuleContext, series: AlertSeries, cond: Condition<'anomaly'>, period: Period) {
+  const info = seriesInfo(ctx, series.kpi);
+  const volumeKpi = cond.minVolume?.kpi ?? series.kpi;
   const when = describePeriod(period, series.grain, false);
   const fmt = (v: number) => formatValue(v, info.unit, info.currency);
   const usual = series.grain === 'day' ? `the same weekday over ${cond.lookback} weeks` : `the ${cond.lookback} ${series.grain}s before`;
-  const minHistory = cond.minHistory ?? Math.min(cond.lookback, 4);
-  const out: Observation[] = [];
-  for (const [dimensionValue, { value, history }] of [...byValue].sort(([a], [b]) => a.localeCompare(b))) {
-    if (value === null) {
-      out.push(noData(series, info, dimensionValue, when));
-      continue;
-    }
+  const rules = { sensitivity: cond.sensitivity, minHistory: cond.minHistory ?? Math.min(cond.lookback, 4), direction: cond.direction, minDelta: cond.minDelta, minDeltaPct: cond.minDeltaPct };
+  return (dimensionValue: string, value: number | null, history: number[], volume: number | null): Observation => {
+    if (value === null) return noData(series, info, dimensionValue, when);
     const id = instanceOf(series, dimensionValue);
     const name = titled(info, series, dimensionValue);
-    const verdict = judge(value, history, { sensitivity: cond.sensitivity, minHistory, direction: cond.direction, minDelta: cond.minDelta, minDeltaPct: cond.minDeltaPct });
+    const verdict = judge(value, history, rules);
     const alert: AlertInstance = { series: id.name, value, unit: info.unit, ...(info.currency ? { currency: info.currency } : {}) };
     if (verdict.kind === 'insufficient') {
       const summary = `${name} ${fmt(value)} ${when}: ${verdict.have} of ${verdict.need} earlier values needed to judge it`;
-      out.push({ instance: id.instance, labels: id.labels, seen: { kind: 'value', breach: false, clear: true, reason: summary }, alert, summary });
-      continue;
+      return { instance: id.instance, labels: id.labels, seen: { kind: 'value', breach: false, clear: true, reason: summary }, alert, summary };
     }
     const { band: b } = verdict;
     const range = `${fmt(b.lower)}–${fmt(b.upper)}`;
-    const volume = volumes.get(dimensionValue) ?? null;
     const lowVolume = cond.minVolume !== undefined && (volume === null || volume < cond.minVolume.value);
     const breach = verdict.kind === 'anomaly' && !lowVolume;
     let summary = `${name} ${fmt(value)} ${when} is ${verdict.side === 'inside' ? 'within' : verdict.side} its usual range ${range} (median ${fmt(b.median)} of ${usual})`;
     if (verdict.kind === 'small') summary += '; too small a change to alert';
     else if (verdict.kind === 'anomaly' && lowVolume) summary += `; ignored: ${volumeKpi} ${volume ?? 'n/a'} is under the minimum volume ${cond.minVolume!.value}`;
-    out.push({
+    return {
       instance: id.instance,
       labels: id.labels,
       seen: { kind: 'value', breach, clear: !breach, reason: summary },
       alert: { ...alert, threshold: verdict.side === 'above' ? b.upper : b.lower, previous: b.median, changePct: verdict.deltaPct },
       summary,
-    });
-  }
-  return out;
+    };
+  };
 }
