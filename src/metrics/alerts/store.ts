@@ -1,16 +1,45 @@
-import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { AlertRule } from '../../config/index.ts';
 import type { OutboxPayload } from '../../notify/index.ts';
 import type { Database } from '../../warehouse/index.ts';
 import { UnnestColumns } from '../../warehouse/unnest.ts';
-import type { AlertInstancesTable } from '../../warehouse/tables.ts';
 import { advance, type AlertState, type InstanceState, type NotifyEvent, type StateRules, type Step, type Transition } from './state.ts';
 import type { Observation } from './types.ts';
 
-/** What a tick reads of an instance: its state, not what it last showed. */
-const STATE_COLUMNS = ['instance', 'labels', 'state', 'state_since', 'reason', 'breaches', 'clears', 'seq', 'episode', 'firing_since', 'last_notified_at', 'repeats', 'last_tick', 'last_data_at', 'no_data_since'] as const;
+/** What a tick reads of an instance: its state, not what it last showed; times in epoch milliseconds. */
+interface InstanceRow {
+  instance: string;
+  labels: Record<string, string>;
+  state: string;
+  state_since: number;
+  reason: string;
+  breaches: number;
+  clears: number;
+  seq: number;
+  episode: number | null;
+  firing_since: number | null;
+  last_notified_at: number | null;
+  repeats: number;
+  last_tick: number | null;
+  last_data_at: number | null;
+  no_data_since: number | null;
+}
 
-type InstanceRow = Pick<Selectable<AlertInstancesTable>, (typeof STATE_COLUMNS)[number]>;
+/** Epoch milliseconds parse several times faster than timestamps, and a tick reads five per instance. */
+const epochMs = (column: string) => sql`(extract(epoch from ${sql.ref(column)}) * 1000)::float8 as ${sql.ref(column)}`;
+
+/** The rule's instances, locked in key order. */
+async function lockInstances(trx: Transaction<Database>, rule: string): Promise<InstanceRow[]> {
+  const { rows } = await sql<InstanceRow>`
+    select instance, labels, state, ${epochMs('state_since')}, reason, breaches, clears, seq, episode, ${epochMs('firing_since')},
+           ${epochMs('last_notified_at')}, repeats, last_tick, ${epochMs('last_data_at')}, ${epochMs('no_data_since')}
+    from alert_instances
+    where rule = ${rule}
+    order by instance
+    for update
+  `.execute(trx);
+  return rows;
+}
 
 export interface AppliedTransition extends Transition {
   rule: string;
@@ -25,7 +54,7 @@ export interface ApplyResult {
   skipped: number;
 }
 
-const date = (v: Date | string | null): Date | null => (v === null ? null : new Date(v));
+const date = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
 
 function toState(row: InstanceRow): InstanceState {
   return {
@@ -84,7 +113,7 @@ export async function applyObservations(db: Kysely<Database>, rule: AlertRule, o
   return db.transaction().execute(async (trx) => {
     const byInstance = new Map(observations.map((o) => [o.instance, o]));
     await addInstances(trx, rule, [...byInstance.values()], now);
-    const rows = await trx.selectFrom('alert_instances').select(STATE_COLUMNS).where('rule', '=', rule.name).orderBy('instance').forUpdate().execute();
+    const rows = await lockInstances(trx, rule.name);
 
     const writes = new TickWrites(rule, options);
     const rules = stateRules(rule);
