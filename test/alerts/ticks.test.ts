@@ -191,3 +191,32 @@ alerts:
     expect(changed!.reason).toBe(first!.reason);
   });
 });
+
+describe('two replicas on a first evaluation, on postgres', () => {
+  const whs: Warehouse[] = [];
+  afterAll(async () => {
+    for (const wh of whs) await wh.close();
+  });
+
+  async function fresh(): Promise<Warehouse> {
+    const wh = await testWarehouse('postgres');
+    whs.push(wh);
+    await upsertFacts(wh.db, facts());
+    return wh;
+  }
+
+  it('write what one replica would: every new series once, whoever inserts it first', async () => {
+    const now = new Date(FIRST + 43 * DAY + 6 * 3_600_000);
+    const alone = await fresh();
+    const single = await evaluateAlerts(alone.db, CONFIG, { now });
+    const shared = await fresh();
+    const both = await Promise.all([evaluateAlerts(shared.db, CONFIG, { now }), evaluateAlerts(shared.db, CONFIG, { now })]);
+
+    const rows = await instances(shared.db);
+    expect(both[0].skipped + both[1].skipped).toBe(rows.length);
+    expect(both[0].transitions.length + both[1].transitions.length).toBe(single.transitions.length);
+    expect(rows.map(instanceLine)).toEqual((await instances(alone.db)).map(instanceLine));
+    const events = async (wh: Warehouse) => (await outbox(wh.db)).map((r) => `${r.rule} ${r.instance} ${r.event}#${r.episode}.${r.ordinal} ${r.channel}`).sort();
+    expect(await events(shared)).toEqual(await events(alone));
+  });
+});

@@ -3,7 +3,7 @@ import type { AlertRule } from '../../config/index.ts';
 import type { OutboxPayload } from '../../notify/index.ts';
 import type { Database } from '../../warehouse/index.ts';
 import { UnnestColumns } from '../../warehouse/unnest.ts';
-import { advance, type AlertState, type InstanceState, type NotifyEvent, type StateRules, type Step, type Transition } from './state.ts';
+import { advance, initialState, type AlertState, type InstanceState, type NotifyEvent, type StateRules, type Step, type Transition } from './state.ts';
 import type { Observation } from './types.ts';
 
 /** What a tick reads of an instance: its state, not what it last showed; times in epoch milliseconds. */
@@ -112,47 +112,70 @@ export async function applyObservations(db: Kysely<Database>, rule: AlertRule, o
   const { now, tick } = options;
   return db.transaction().execute(async (trx) => {
     const byInstance = new Map(observations.map((o) => [o.instance, o]));
-    await addInstances(trx, rule, [...byInstance.values()], now);
+    const writes = new TickWrites(rule, options);
+    const added = await addInstances(trx, rule, [...byInstance.values()], options);
     const rows = await lockInstances(trx, rule.name);
 
-    const writes = new TickWrites(rule, options);
     const rules = stateRules(rule);
     let skipped = 0;
+    // In key order whether new or not, so transitions and notifications are numbered as they always were.
     for (const row of rows) {
+      const fresh = added.get(row.instance);
+      if (fresh) {
+        writes.events(row.instance, fresh.before, fresh.step, fresh.obs);
+        continue;
+      }
       if (row.last_tick !== null && row.last_tick >= tick) {
         skipped++;
         continue;
       }
       const obs = byInstance.get(row.instance) ?? vanished(rule, row);
       const before = toState(row);
-      const step = advance(before, obs.seen, rules, now);
-      writes.add(row, before, step, obs);
+      writes.add(row, before, advance(before, obs.seen, rules, now), obs);
     }
     return { ...(await writes.flush(trx)), skipped };
   });
 }
 
+interface Fresh {
+  obs: Observation;
+  before: InstanceState;
+  step: Step;
+}
+
 /**
- * New series start in state ok. Only the ones not there yet are sent: a tick rarely brings
- * new series, and an insert that conflicts on every row costs more than reading the keys.
- * Every insert comes before the locks, so a replica waiting on another's new row holds no
- * row lock that one could be waiting for.
+ * New series are inserted already advanced by their first observation, rather than as ok and
+ * then updated: on a first evaluation that is every row. Only the series not there yet are
+ * sent, since a tick rarely brings new ones; those another replica inserted first are left
+ * to the locked rows. Every insert comes before the locks, so a replica waiting on another's
+ * new row holds no row lock that one could be waiting for. Returns the ones inserted here.
  */
-async function addInstances(trx: Transaction<Database>, rule: AlertRule, observations: Observation[], now: Date): Promise<void> {
-  if (observations.length === 0) return;
+async function addInstances(trx: Transaction<Database>, rule: AlertRule, observations: Observation[], options: ApplyOptions): Promise<Map<string, Fresh>> {
+  if (observations.length === 0) return new Map();
   const known = new Set((await trx.selectFrom('alert_instances').select('instance').where('rule', '=', rule.name).execute()).map((r) => r.instance));
-  const added = observations.filter((o) => !known.has(o.instance));
-  if (added.length === 0) return;
   // In key order, so two replicas adding the same series never deadlock.
-  added.sort((a, b) => (a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : 0));
-  const rows = new UnnestColumns({ instance: 'text', labels: 'text' });
-  for (const o of added) rows.push({ instance: o.instance, labels: JSON.stringify(ruleLabels(rule, o.labels)) });
-  await sql`
-    insert into alert_instances (rule, instance, labels, state, state_since)
-    select ${rule.name}, t.instance, t.labels::jsonb, 'ok', ${now.toISOString()}::timestamptz
+  const added = observations.filter((o) => !known.has(o.instance)).sort((a, b) => (a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : 0));
+  if (added.length === 0) return new Map();
+  const rules = stateRules(rule);
+  const rows = stateColumns();
+  const fresh = new Map<string, Fresh>();
+  for (const obs of added) {
+    const before = initialState(options.now);
+    const step = advance(before, obs.seen, rules, options.now);
+    fresh.set(obs.instance, { obs, before, step });
+    rows.push(stateRow(rule, obs.instance, step.next, obs));
+  }
+  const { tick, now } = options;
+  const inserted = await sql<{ instance: string }>`
+    insert into alert_instances (rule, instance, labels, state, state_since, reason, breaches, clears, seq, episode, firing_since, last_notified_at,
+                                 repeats, last_tick, last_evaluated_at, last_value, last_summary, last_data_at, no_data_since)
+    select ${rule.name}, t.instance, t.labels::jsonb, t.state, t.since, t.reason, t.breaches, t.clears, t.seq, t.episode, t.firing_since, t.last_notified_at,
+           t.repeats, ${tick}::bigint, ${now.toISOString()}::timestamptz, t.value, t.summary, t.last_data_at, t.no_data_since
     from ${rows.from()}
     on conflict (rule, instance) do nothing
+    returning instance
   `.execute(trx);
+  return new Map(inserted.rows.map((r) => [r.instance, fresh.get(r.instance)!]));
 }
 
 /** A series that was there before and is gone now (a paused campaign): it has no data. */
@@ -169,13 +192,9 @@ function sameLabels(stored: Record<string, string>, labels: Record<string, strin
 
 const isoOrNull = (d: Date | null): string | null => (d === null ? null : d.toISOString());
 
-/**
- * One tick's writes for one rule, written with one statement per table: one update per
- * instance made the writes most of a tick with thousands of instances. Timestamps travel as
- * ISO text, which reads back as the same instant on both databases.
- */
-class TickWrites {
-  readonly #states = new UnnestColumns({
+/** An instance's state as columns. Timestamps travel as ISO text, which reads back as the same instant on both databases. */
+const stateColumns = () =>
+  new UnnestColumns({
     instance: 'text',
     labels: 'text',
     state: 'text',
@@ -193,6 +212,42 @@ class TickWrites {
     last_data_at: 'timestamptz',
     no_data_since: 'timestamptz',
   });
+
+type StateRow = Parameters<ReturnType<typeof stateColumns>['push']>[0];
+
+/**
+ * With the stored row, labels and reason are left out (null keeps the stored one) where they
+ * did not change: on most ticks neither does.
+ */
+function stateRow(rule: AlertRule, instance: string, s: InstanceState, obs: Observation, stored?: InstanceRow): StateRow {
+  const labels = ruleLabels(rule, obs.labels);
+  const reason = s.reason.slice(0, 2000);
+  return {
+    instance,
+    labels: stored && sameLabels(stored.labels, labels) ? null : JSON.stringify(labels),
+    state: s.state,
+    since: s.since.toISOString(),
+    reason: stored && reason === stored.reason ? null : reason,
+    breaches: s.breaches,
+    clears: s.clears,
+    seq: s.seq,
+    episode: s.episode,
+    firing_since: isoOrNull(s.firingSince),
+    last_notified_at: isoOrNull(s.lastNotifiedAt),
+    repeats: s.repeats,
+    value: obs.alert.value ?? null,
+    summary: obs.summary.slice(0, 2000),
+    last_data_at: isoOrNull(s.lastDataAt),
+    no_data_since: isoOrNull(s.noDataSince),
+  };
+}
+
+/**
+ * One tick's writes for one rule, written with one statement per table: one update per
+ * instance made the writes most of a tick with thousands of instances.
+ */
+class TickWrites {
+  readonly #states = stateColumns();
   readonly #transitions = new UnnestColumns({ instance: 'text', seq: 'int', from_state: 'text', to_state: 'text', reason: 'text', value: 'float8' });
   readonly #outbox = new UnnestColumns({ instance: 'text', episode: 'int', event: 'text', ordinal: 'int', channel: 'text', payload: 'text' });
   readonly #applied: AppliedTransition[] = [];
@@ -203,33 +258,14 @@ class TickWrites {
   ) {}
 
   add(row: InstanceRow, before: InstanceState, step: Step, obs: Observation): void {
-    this.#state(row, step.next, obs);
-    if (step.transition) this.#transition(row.instance, step.transition, obs);
-    if (step.notify) this.#notify(row.instance, step.notify, payloadOf(this.rule, obs, before, step.notify, this.options.now));
+    this.#states.push(stateRow(this.rule, row.instance, step.next, obs, row));
+    this.events(row.instance, before, step, obs);
   }
 
-  /** Labels and reason go only where they changed (null keeps the stored one): on most ticks neither does. */
-  #state(row: InstanceRow, s: InstanceState, obs: Observation): void {
-    const labels = ruleLabels(this.rule, obs.labels);
-    const reason = s.reason.slice(0, 2000);
-    this.#states.push({
-      instance: row.instance,
-      labels: sameLabels(row.labels, labels) ? null : JSON.stringify(labels),
-      state: s.state,
-      since: s.since.toISOString(),
-      reason: reason === row.reason ? null : reason,
-      breaches: s.breaches,
-      clears: s.clears,
-      seq: s.seq,
-      episode: s.episode,
-      firing_since: isoOrNull(s.firingSince),
-      last_notified_at: isoOrNull(s.lastNotifiedAt),
-      repeats: s.repeats,
-      value: obs.alert.value ?? null,
-      summary: obs.summary.slice(0, 2000),
-      last_data_at: isoOrNull(s.lastDataAt),
-      no_data_since: isoOrNull(s.noDataSince),
-    });
+  /** The transition and notifications of a step whose state is written already. */
+  events(instance: string, before: InstanceState, step: Step, obs: Observation): void {
+    if (step.transition) this.#transition(instance, step.transition, obs);
+    if (step.notify) this.#notify(instance, step.notify, payloadOf(this.rule, obs, before, step.notify, this.options.now));
   }
 
   #transition(instance: string, t: Transition, obs: Observation): void {
