@@ -6,7 +6,7 @@ import { UnnestColumns } from '../../warehouse/unnest.ts';
 import { advance, initialState, type AlertState, type InstanceState, type NotifyEvent, type StateRules, type Step, type Transition } from './state.ts';
 import type { Observation } from './types.ts';
 
-/** What a tick reads of an instance: its state, not what it last showed; times in epoch milliseconds. */
+/** What a tick reads of an instance; times in epoch milliseconds. */
 interface InstanceRow {
   instance: string;
   labels: Record<string, string>;
@@ -23,6 +23,8 @@ interface InstanceRow {
   last_tick: number | null;
   last_data_at: number | null;
   no_data_since: number | null;
+  last_value: number | null;
+  last_summary: string | null;
 }
 
 /** Epoch milliseconds parse several times faster than timestamps, and a tick reads five per instance. */
@@ -32,7 +34,7 @@ const epochMs = (column: string) => sql`(extract(epoch from ${sql.ref(column)}) 
 async function lockInstances(trx: Transaction<Database>, rule: string): Promise<InstanceRow[]> {
   const { rows } = await sql<InstanceRow>`
     select instance, labels, state, ${epochMs('state_since')}, reason, breaches, clears, seq, episode, ${epochMs('firing_since')},
-           ${epochMs('last_notified_at')}, repeats, last_tick, ${epochMs('last_data_at')}, ${epochMs('no_data_since')}
+           ${epochMs('last_notified_at')}, repeats, last_tick, ${epochMs('last_data_at')}, ${epochMs('no_data_since')}, last_value, last_summary
     from alert_instances
     where rule = ${rule}
     order by instance
@@ -192,6 +194,28 @@ function sameLabels(stored: Record<string, string>, labels: Record<string, strin
 
 const isoOrNull = (d: Date | null): string | null => (d === null ? null : d.toISOString());
 
+const sameTime = (a: Date | null, b: Date | null): boolean => (a === null ? b === null : b !== null && a.getTime() === b.getTime());
+
+/** Whether a step moved nothing but the time data was last seen, and the instance shows what it showed: most rows of most ticks. */
+function onlyDataTimeMoved(rule: AlertRule, row: InstanceRow, before: InstanceState, next: InstanceState, obs: Observation): boolean {
+  return (
+    next.state === before.state &&
+    next.reason.slice(0, 2000) === row.reason &&
+    next.breaches === before.breaches &&
+    next.clears === before.clears &&
+    next.seq === before.seq &&
+    next.episode === before.episode &&
+    next.repeats === before.repeats &&
+    sameTime(next.since, before.since) &&
+    sameTime(next.firingSince, before.firingSince) &&
+    sameTime(next.lastNotifiedAt, before.lastNotifiedAt) &&
+    sameTime(next.noDataSince, before.noDataSince) &&
+    (obs.alert.value ?? null) === row.last_value &&
+    obs.summary.slice(0, 2000) === row.last_summary &&
+    sameLabels(row.labels, ruleLabels(rule, obs.labels))
+  );
+}
+
 /** An instance's state as columns. Timestamps travel as ISO text, which reads back as the same instant on both databases. */
 const stateColumns = () =>
   new UnnestColumns({
@@ -248,6 +272,8 @@ function stateRow(rule: AlertRule, instance: string, s: InstanceState, obs: Obse
  */
 class TickWrites {
   readonly #states = stateColumns();
+  /** Rows of which only the tick and the times of evaluation and of the last data move. */
+  readonly #touched = new UnnestColumns({ instance: 'text', last_data_at: 'timestamptz' });
   readonly #transitions = new UnnestColumns({ instance: 'text', seq: 'int', from_state: 'text', to_state: 'text', reason: 'text', value: 'float8' });
   readonly #outbox = new UnnestColumns({ instance: 'text', episode: 'int', event: 'text', ordinal: 'int', channel: 'text', payload: 'text' });
   readonly #applied: AppliedTransition[] = [];
@@ -258,7 +284,8 @@ class TickWrites {
   ) {}
 
   add(row: InstanceRow, before: InstanceState, step: Step, obs: Observation): void {
-    this.#states.push(stateRow(this.rule, row.instance, step.next, obs, row));
+    if (onlyDataTimeMoved(this.rule, row, before, step.next, obs)) this.#touched.push({ instance: row.instance, last_data_at: isoOrNull(step.next.lastDataAt) });
+    else this.#states.push(stateRow(this.rule, row.instance, step.next, obs, row));
     this.events(row.instance, before, step, obs);
   }
 
@@ -280,6 +307,7 @@ class TickWrites {
 
   async flush(trx: Transaction<Database>): Promise<Omit<ApplyResult, 'skipped'>> {
     await this.#writeStates(trx);
+    await this.#writeTouched(trx);
     await this.#writeTransitions(trx);
     return { transitions: this.#applied, outboxIds: await this.#writeOutbox(trx) };
   }
@@ -294,6 +322,15 @@ class TickWrites {
         last_tick = ${tick}::bigint, last_evaluated_at = ${now.toISOString()}::timestamptz, last_value = t.value, last_summary = t.summary,
         last_data_at = t.last_data_at, no_data_since = t.no_data_since
       from ${this.#states.from()}
+      where a.rule = ${this.rule.name} and a.instance = t.instance
+    `.execute(trx);
+  }
+
+  async #writeTouched(trx: Transaction<Database>): Promise<void> {
+    if (this.#touched.size === 0) return;
+    await sql`
+      update alert_instances a set last_tick = ${this.options.tick}::bigint, last_evaluated_at = ${this.options.now.toISOString()}::timestamptz, last_data_at = t.last_data_at
+      from ${this.#touched.from()}
       where a.rule = ${this.rule.name} and a.instance = t.instance
     `.execute(trx);
   }
