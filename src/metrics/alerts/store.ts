@@ -194,13 +194,16 @@ function sameLabels(stored: Record<string, string>, labels: Record<string, strin
 
 const isoOrNull = (d: Date | null): string | null => (d === null ? null : d.toISOString());
 
+/** Stored texts are cut at 2,000 characters; slicing a shorter one would only copy it. */
+const clip = (text: string): string => (text.length > 2000 ? text.slice(0, 2000) : text);
+
 const sameTime = (a: Date | null, b: Date | null): boolean => (a === null ? b === null : b !== null && a.getTime() === b.getTime());
 
 /** Whether a step moved nothing but the time data was last seen, and the instance shows what it showed: most rows of most ticks. */
 function onlyDataTimeMoved(rule: AlertRule, row: InstanceRow, before: InstanceState, next: InstanceState, obs: Observation): boolean {
   return (
     next.state === before.state &&
-    next.reason.slice(0, 2000) === row.reason &&
+    clip(next.reason) === row.reason &&
     next.breaches === before.breaches &&
     next.clears === before.clears &&
     next.seq === before.seq &&
@@ -211,7 +214,7 @@ function onlyDataTimeMoved(rule: AlertRule, row: InstanceRow, before: InstanceSt
     sameTime(next.lastNotifiedAt, before.lastNotifiedAt) &&
     sameTime(next.noDataSince, before.noDataSince) &&
     (obs.alert.value ?? null) === row.last_value &&
-    obs.summary.slice(0, 2000) === row.last_summary &&
+    clip(obs.summary) === row.last_summary &&
     sameLabels(row.labels, ruleLabels(rule, obs.labels))
   );
 }
@@ -245,7 +248,7 @@ type StateRow = Parameters<ReturnType<typeof stateColumns>['push']>[0];
  */
 function stateRow(rule: AlertRule, instance: string, s: InstanceState, obs: Observation, stored?: InstanceRow): StateRow {
   const labels = ruleLabels(rule, obs.labels);
-  const reason = s.reason.slice(0, 2000);
+  const reason = clip(s.reason);
   return {
     instance,
     labels: stored && sameLabels(stored.labels, labels) ? null : JSON.stringify(labels),
@@ -260,7 +263,7 @@ function stateRow(rule: AlertRule, instance: string, s: InstanceState, obs: Obse
     last_notified_at: isoOrNull(s.lastNotifiedAt),
     repeats: s.repeats,
     value: obs.alert.value ?? null,
-    summary: obs.summary.slice(0, 2000),
+    summary: clip(obs.summary),
     last_data_at: isoOrNull(s.lastDataAt),
     no_data_since: isoOrNull(s.noDataSince),
   };
