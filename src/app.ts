@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import type { Config } from './config/index.ts';
-import { connectorFor, connectorRegistry, runSync, type AnyConnector } from './connectors/index.ts';
+import { connectorFor, connectorRegistry, runSync, type AnyConnector, type ConnectorRegistry } from './connectors/index.ts';
 import { ConfigError } from './errors.ts';
 import { memoryGate, redisGate, startEmbedded, startQueueMode, type DateRange, type SyncGate, type Embedded, type PipelineHandlers, type QueueMode, type QueueTuning, type Role } from './jobs/index.ts';
 import { logger, type Logger } from './log.ts';
@@ -14,7 +14,7 @@ import { sendDigest } from './notify/index.ts';
 import { createPipelineMetrics, createServer, type MetricsSources, type PipelineMetrics } from './server/index.ts';
 import { abandonRuns, abandonStaleRuns, pruneHistory, unfinishedRuns, type Database, type Warehouse } from './warehouse/index.ts';
 
-export type ConnectorRegistry = Partial<Record<string, AnyConnector>>;
+export type { ConnectorRegistry };
 
 /** What the pipeline needs from src/metrics; tests pass their own to watch the chain. */
 export interface MetricsEngine {
@@ -46,9 +46,9 @@ export interface HandlerDeps {
 }
 
 /** A type with no implementation in this build still gets a run row that says so. */
-function implementationOf(type: string, registry: ConnectorRegistry): AnyConnector {
+async function implementationOf(type: string, registry: ConnectorRegistry): Promise<AnyConnector> {
   try {
-    return connectorFor(type, registry);
+    return await connectorFor(type, registry);
   } catch (err) {
     return {
       type,
@@ -82,7 +82,7 @@ export function createPipelineHandlers(deps: HandlerDeps): PipelineHandlers {
       }
       const result = await runSync({
         db,
-        connector: implementationOf(cfg.type, registry),
+        connector: await implementationOf(cfg.type, registry),
         config: cfg,
         log: jobLog,
         configDir: config.configDir,

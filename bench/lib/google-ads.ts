@@ -1,7 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseConfig } from '../../src/config/index.ts';
-import { connectorRegistry, type AnyConnector, type ConnectorConfig, type DateWindow } from '../../src/connectors/index.ts';
+import type { AnyConnector, ConnectorConfig, DateWindow } from '../../src/connectors/index.ts';
+import { googleAdsConnector } from '../../src/connectors/google-ads/index.ts';
 import type { Logger } from '../../src/log.ts';
 import {
   CredentialStore,
@@ -133,7 +134,7 @@ connectors:
   return parseConfig(yaml, 'bench.yaml', { env }).connectors[0]!;
 }
 
-export const adsConnector = (): AnyConnector => connectorRegistry.google_ads!;
+export const adsConnector = (): AnyConnector => googleAdsConnector as unknown as AnyConnector;
 
 /**
  * Reads the whole window through the connector's own reader (same requests as a sync makes)

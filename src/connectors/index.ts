@@ -2,4 +2,4 @@ export type { Connector, AnyConnector, SourceReader, StreamInfo, FactValue, Date
 export { runSync, type SyncOptions, type SyncResult, type SyncTarget } from './shared/run-sync.ts';
 export { addDays, daysOf, todayIn, splitWindow } from './shared/dates.ts';
 export { connectorConfigSchemas, type ConnectorConfig, type ConnectorType } from './schemas.ts';
-export { connectorRegistry, connectorFor } from './registry.ts';
+export { connectorRegistry, connectorFor, type ConnectorEntry, type ConnectorRegistry } from './registry.ts';

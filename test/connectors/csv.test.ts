@@ -47,7 +47,7 @@ describe.each(warehouseKinds)('csv connector on %s', (kind) => {
     mkdirSync(path.join(dir, 'exports'), { recursive: true });
     writeFileSync(path.join(dir, 'exports', name), text);
   };
-  const sync = (config = csvConfig()) => runSync({ db: wh.db, connector: connectorFor('csv'), config, log, configDir: dir });
+  const sync = async (config = csvConfig()) => runSync({ db: wh.db, connector: await connectorFor('csv'), config, log, configDir: dir });
   const facts = async () =>
     (await wh.db.selectFrom('metric_facts').select(['date', 'account', 'channel', 'metric', 'value', 'currency']).orderBy('date').orderBy('channel').orderBy('metric').execute()).map(
       (f) => `${f.date} ${f.account} ${f.channel} ${f.metric}=${f.value} ${f.currency}`,

@@ -99,7 +99,7 @@ describe('email connectors against their fakes', () => {
     expect(new Set(rows.map((r) => r.channel))).toEqual(new Set(['email']));
     return rows.map(fact).sort();
   }
-  const sync = (c: ConnectorConfig) => runSync({ db: wh.db, connector: connectorFor(c.type), config: c, log, now });
+  const sync = async (c: ConnectorConfig) => runSync({ db: wh.db, connector: await connectorFor(c.type), config: c, log, now });
 
   it('Mailchimp: every campaign report of the window, by send date; a re-sync writes nothing', async () => {
     const res = await sync(mcConfig());

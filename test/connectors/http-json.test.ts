@@ -153,7 +153,7 @@ describe('http_json connector', () => {
     ['cursor in body', '/cursor/orders', '{ type: cursor, param: cursor, cursorPath: next_cursor }', 'results'],
   ])('reads every record exactly once with %s pagination and aggregates it by local date', async (_name, path, pagination, recordsPath) => {
     const config = parseConfig(connectorYaml(path, pagination, recordsPath), 'kpi.yaml', { env: env() }).connectors[0]!;
-    const res = await runSync({ db: wh.db, connector: connectorFor('http_json'), config, log, now });
+    const res = await runSync({ db: wh.db, connector: await connectorFor('http_json'), config, log, now });
     expect(res.error).toBeUndefined();
     expect(res.run).toMatchObject({ status: 'succeeded', rows_read: 40, rows_rejected: 0 });
     expect(await facts()).toEqual(expectedFacts('2026-03-01', '2026-03-10'));
@@ -164,21 +164,21 @@ describe('http_json connector', () => {
 
     // The next sync reads checkpoint - 3 days = 03-07..03-10; the order filed under the 6th by
     // the API still belongs to the 7th, so nothing may change.
-    const again = await runSync({ db: wh.db, connector: connectorFor('http_json'), config, log, now });
+    const again = await runSync({ db: wh.db, connector: await connectorFor('http_json'), config, log, now });
     expect(again.run.flags['stream:api']).toMatchObject({ window: { from: '2026-03-07', to: '2026-03-10' } });
     expect(again.run).toMatchObject({ status: 'succeeded', rows_written: 0, rows_deleted: 0 });
   });
 
   it('replaces a restated day inside the lookback: a changed amount and a cancelled order', async () => {
     const config = parseConfig(connectorYaml('/link/orders', '{ type: link_header }', 'orders'), 'kpi.yaml', { env: env() }).connectors[0]!;
-    await runSync({ db: wh.db, connector: connectorFor('http_json'), config, log, now });
+    await runSync({ db: wh.db, connector: await connectorFor('http_json'), config, log, now });
     const changed = orders.find((o) => o.created_at.startsWith('2026-03-09T10'))!;
     const cancelled = orders.findIndex((o) => o.created_at.startsWith('2026-03-10T10'));
     const saved = { price: changed.total_price, order: orders[cancelled]! };
     changed.total_price = '999.99';
     orders.splice(cancelled, 1);
     try {
-      const res = await runSync({ db: wh.db, connector: connectorFor('http_json'), config, log, now });
+      const res = await runSync({ db: wh.db, connector: await connectorFor('http_json'), config, log, now });
       expect(res.run).toMatchObject({ status: 'succeeded', touched_from: '2026-03-09', touched_to: '2026-03-10' });
       expect(await facts()).toEqual(expectedFacts('2026-03-01', '2026-03-10'));
     } finally {
@@ -189,7 +189,7 @@ describe('http_json connector', () => {
 
   it('quarantines a record whose amount is not a number or whose date cannot be read', async () => {
     const config = parseConfig(connectorYaml('/broken/orders', '{ type: none }', 'orders'), 'kpi.yaml', { env: env() }).connectors[0]!;
-    const res = await runSync({ db: wh.db, connector: connectorFor('http_json'), config: { ...config, chunkDays: 31 } as typeof config, log, now });
+    const res = await runSync({ db: wh.db, connector: await connectorFor('http_json'), config: { ...config, chunkDays: 31 } as typeof config, log, now });
     expect(res.run).toMatchObject({ status: 'succeeded', rows_rejected: 2 });
     const reasons = (await listQuarantine(wh.db, { syncRunId: res.run.id })).map((q) => q.reason).sort();
     expect(reasons).toEqual(['field "created_at" ("yesterday") is not a date in format iso', 'field "total_price" (metric revenue) is {"amount":3}, not a number']);
@@ -197,7 +197,7 @@ describe('http_json connector', () => {
 
   it('a rejected token fails the run as a config error, without the token in the message', async () => {
     const config = parseConfig(connectorYaml('/link/orders', '{ type: link_header }', 'orders'), 'kpi.yaml', { env: { ...env(), SHOP_TOKEN: 'wrong-token-999999' } }).connectors[0]!;
-    const res = await runSync({ db: wh.db, connector: connectorFor('http_json'), config, log, now });
+    const res = await runSync({ db: wh.db, connector: await connectorFor('http_json'), config, log, now });
     expect(res.run).toMatchObject({ status: 'failed', error_kind: 'config' });
     expect(res.run.error).toMatch(/credentials were rejected/);
     expect(res.run.error).not.toContain('wrong-token-999999');
@@ -205,7 +205,7 @@ describe('http_json connector', () => {
 
   it('a recordsPath that leads nowhere is a config error naming it', async () => {
     const config = parseConfig(connectorYaml('/link/orders', '{ type: link_header }', 'data.orders'), 'kpi.yaml', { env: env() }).connectors[0]!;
-    const res = await runSync({ db: wh.db, connector: connectorFor('http_json'), config, log, now });
+    const res = await runSync({ db: wh.db, connector: await connectorFor('http_json'), config, log, now });
     expect(res.run).toMatchObject({ status: 'failed', error_kind: 'config', error: 'connector "shop": recordsPath "data.orders" does not lead to an array in the response of /link/orders' });
   });
 });

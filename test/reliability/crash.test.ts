@@ -143,7 +143,7 @@ describe(`crash: ${KILLS} SIGKILLs of workers in the middle of multi-day syncs (
     try {
       await migrateToLatest(cleanWh.db);
       for (const c of config.connectors) {
-        const res = await runSync({ db: cleanWh.db, connector: connectorFor(c.type), config: c, log });
+        const res = await runSync({ db: cleanWh.db, connector: await connectorFor(c.type), config: c, log });
         expect(res.run.status, res.run.error ?? '').toBe('succeeded');
       }
       await recompute(cleanWh.db, config);

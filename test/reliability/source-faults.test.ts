@@ -161,7 +161,7 @@ describe('source faults from the fakes, through the queue pipeline (real Redis, 
     const cleanWh = await openWarehouse({ url: clean.url, poolSize: 2 });
     await migrateToLatest(cleanWh.db);
     for (const c of config.connectors) {
-      const res = await runSync({ db: cleanWh.db, connector: connectorFor(c.type), config: c, log, window: { from: start, to: today } });
+      const res = await runSync({ db: cleanWh.db, connector: await connectorFor(c.type), config: c, log, window: { from: start, to: today } });
       expect(res.run.status, `${c.name}: ${res.run.error}`).toBe('succeeded');
       cleanFacts.set(c.name, await factsByDay(cleanWh.db, c.name));
     }
