@@ -2,8 +2,6 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
-import { PGlite } from '@electric-sql/pglite';
-import { PGliteDialect } from 'kysely-pglite-dialect';
 import { ConfigError, TransientError } from '../errors.ts';
 import { migrationProvider, latestMigration } from './migrations/index.ts';
 import type { Database } from './tables.ts';
@@ -77,6 +75,9 @@ export async function openWarehouse(options: OpenOptions = {}): Promise<Warehous
   const inMemory = dir.startsWith('memory://');
   const pgDir = inMemory ? undefined : path.resolve(dir, 'pglite');
   if (pgDir) mkdirSync(pgDir, { recursive: true });
+  // Imported here: PGlite is half a megabyte of JavaScript (and the largest module under the
+  // tsx loader), which a process on server Postgres never needs.
+  const [{ PGlite }, { PGliteDialect }] = await Promise.all([import('@electric-sql/pglite'), import('kysely-pglite-dialect')]);
   const client = new PGlite({ ...(pgDir ? { dataDir: pgDir } : {}), parsers });
   const db = new Kysely<Database>({ dialect: new PGliteDialect(client) });
   return { db, kind: 'pglite', location: pgDir ?? 'memory', close: () => db.destroy() };
