@@ -5,18 +5,15 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { errorMessage, isConfigError } from './errors.ts';
 import { redactSecrets } from './secrets.ts';
 import { ExitCode, line, type CliIo } from './cli/io.ts';
-import { validateCommand } from './cli/validate.ts';
-import { migrateCommand } from './cli/migrate.ts';
-import { demoCommand, type DemoOptions } from './cli/demo.ts';
-import { roles, startCommand } from './cli/start.ts';
-import { runCommand } from './cli/run.ts';
-import { syncCommand } from './cli/sync.ts';
-import { runsCommand } from './cli/runs.ts';
-import { recomputeCommand } from './cli/recompute.ts';
-import { pruneCommand } from './cli/prune.ts';
-import { reportCommand, type ReportCommandOptions } from './cli/report.ts';
+// Command modules are imported by their action, not here: each pulls in its own part of the
+// pipeline (the HTTP server and queues, the demo's fake APIs, notification channels), and a
+// `kpi sync` process should not hold all of them in memory for hours.
+import type { DemoOptions } from './cli/demo.ts';
+import type { ReportCommandOptions } from './cli/report.ts';
 import type { Role } from './jobs/index.ts';
-import { alertsListCommand, alertsSilenceCommand, alertsSilencesCommand, alertsTestChannelCommand, alertsUnsilenceCommand, digestCommand, type DigestOptions, type SilenceOptions } from './cli/alerts.ts';
+import type { DigestOptions, SilenceOptions } from './cli/alerts.ts';
+
+const roles: Role[] = ['scheduler', 'worker', 'all'];
 
 export function isoDateArg(value: string): string {
   // Date.parse rolls 2024-02-30 over to March 1st; a real calendar date prints back as itself.
@@ -74,6 +71,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .description('check a configuration file and list every problem in it')
     .action(async function (this: Command) {
       const ctx = commandContext(this, io);
+      const { validateCommand } = await import('./cli/validate.ts');
       setExit(await validateCommand(ctx.io, ctx.configFile));
     });
 
@@ -81,6 +79,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .description('apply warehouse migrations (DATABASE_URL, or the embedded database under dataDir)')
     .action(async function (this: Command) {
       const ctx = commandContext(this, io);
+      const { migrateCommand } = await import('./cli/migrate.ts');
       setExit(await migrateCommand(ctx.io, ctx.configFile));
     });
 
@@ -93,6 +92,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       const opts = this.optsWithGlobals<DemoOptions & { data?: string; config?: string }>();
       const ctx = commandContext(this, io);
       const configFile = opts.config ? ctx.configFile : path.resolve(io.cwd, 'config/demo.yaml');
+      const { demoCommand } = await import('./cli/demo.ts');
       setExit(await demoCommand(ctx.io, configFile, { ...(opts.asOf ? { asOf: opts.asOf } : {}), dataDir: opts.data ?? 'data', ...(opts.fresh ? { fresh: true } : {}) }));
     });
 
@@ -103,6 +103,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .action(async function (this: Command) {
       const ctx = commandContext(this, io);
       const opts = this.opts<{ role: Role; shutdownTimeout: number }>();
+      const { startCommand } = await import('./cli/start.ts');
       setExit(await startCommand(ctx.io, ctx.configFile, opts));
     });
 
@@ -111,6 +112,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('--once', 'run one cycle and exit')
     .action(async function (this: Command) {
       const ctx = commandContext(this, io);
+      const { runCommand } = await import('./cli/run.ts');
       setExit(await runCommand(ctx.io, ctx.configFile, this.opts<{ once?: boolean }>()));
     });
 
@@ -121,6 +123,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('--to <date>', 'last day of the window (default: today)', isoDateArg)
     .action(async function (this: Command, connector: string) {
       const ctx = commandContext(this, io);
+      const { syncCommand } = await import('./cli/sync.ts');
       setExit(await syncCommand(ctx.io, ctx.configFile, connector, this.opts<{ from?: string; to?: string }>()));
     });
 
@@ -130,6 +133,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('--limit <n>', 'how many runs to show', positiveIntArg, 20)
     .action(async function (this: Command) {
       const ctx = commandContext(this, io);
+      const { runsCommand } = await import('./cli/runs.ts');
       setExit(await runsCommand(ctx.io, ctx.configFile, this.opts<{ connector?: string; limit?: number }>()));
     });
 
@@ -139,6 +143,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('--to <date>', 'last changed day (default: today)', isoDateArg)
     .action(async function (this: Command) {
       const ctx = commandContext(this, io);
+      const { recomputeCommand } = await import('./cli/recompute.ts');
       setExit(await recomputeCommand(ctx.io, ctx.configFile, this.opts<{ from?: string; to?: string }>()));
     });
 
@@ -147,6 +152,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('--dry-run', 'count what would be deleted, delete nothing')
     .action(async function (this: Command) {
       const ctx = commandContext(this, io);
+      const { pruneCommand } = await import('./cli/prune.ts');
       setExit(await pruneCommand(ctx.io, ctx.configFile, this.opts<{ dryRun?: boolean }>()));
     });
 
@@ -158,6 +164,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('--json', 'print the report as JSON')
     .action(async function (this: Command) {
       const ctx = commandContext(this, io);
+      const { reportCommand } = await import('./cli/report.ts');
       setExit(await reportCommand(ctx.io, ctx.configFile, this.opts<ReportCommandOptions>()));
     });
 
@@ -168,6 +175,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('--json', 'print as JSON')
     .action(async function (this: Command) {
       const ctx = commandContext(this, io);
+      const { alertsListCommand } = await import('./cli/alerts.ts');
       setExit(await alertsListCommand(ctx.io, ctx.configFile, this.opts<{ json?: boolean }>()));
     });
 
@@ -176,6 +184,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .argument('<name>', 'channel name from the configuration')
     .action(async function (this: Command, name: string) {
       const ctx = commandContext(this, io);
+      const { alertsTestChannelCommand } = await import('./cli/alerts.ts');
       setExit(await alertsTestChannelCommand(ctx.io, ctx.configFile, name));
     });
 
@@ -187,6 +196,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('--hold', 'send the held notifications when the silence ends instead of dropping them')
     .action(async function (this: Command) {
       const ctx = commandContext(this, io);
+      const { alertsSilenceCommand } = await import('./cli/alerts.ts');
       setExit(await alertsSilenceCommand(ctx.io, ctx.configFile, this.opts<SilenceOptions>()));
     });
 
@@ -195,6 +205,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('--all', 'include silences that have ended')
     .action(async function (this: Command) {
       const ctx = commandContext(this, io);
+      const { alertsSilencesCommand } = await import('./cli/alerts.ts');
       setExit(await alertsSilencesCommand(ctx.io, ctx.configFile, this.opts<{ all?: boolean }>()));
     });
 
@@ -203,6 +214,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .argument('<id>', 'silence id (see kpi alerts silences)', positiveIntArg)
     .action(async function (this: Command, id: number) {
       const ctx = commandContext(this, io);
+      const { alertsUnsilenceCommand } = await import('./cli/alerts.ts');
       setExit(await alertsUnsilenceCommand(ctx.io, ctx.configFile, id));
     });
 
@@ -213,6 +225,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('--as-of <date>', 'the day to build it as of (default: today); it covers the period before', isoDateArg)
     .action(async function (this: Command) {
       const ctx = commandContext(this, io);
+      const { digestCommand } = await import('./cli/alerts.ts');
       setExit(await digestCommand(ctx.io, ctx.configFile, this.opts<DigestOptions>()));
     });
 

@@ -4,8 +4,6 @@ import { createLogger } from '../log.ts';
 import { loadCheckedConfig, openConfiguredWarehouse } from './context.ts';
 import { ExitCode, line, type CliIo } from './io.ts';
 
-export const roles: Role[] = ['scheduler', 'worker', 'all'];
-
 /** `kpi start`: runs until SIGTERM or SIGINT, then shuts down gracefully. */
 export async function startCommand(io: CliIo, file: string, options: { role: Role; shutdownTimeout: number }): Promise<number> {
   const config = loadCheckedConfig(file, io);
