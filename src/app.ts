@@ -1,18 +1,19 @@
 import type { FastifyInstance } from 'fastify';
-import { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import type { Config } from './config/index.ts';
 import { connectorFor, connectorRegistry, runSync, type AnyConnector, type ConnectorRegistry } from './connectors/index.ts';
 import { ConfigError } from './errors.ts';
-import { memoryGate, redisGate, startEmbedded, startQueueMode, type DateRange, type SyncGate, type Embedded, type PipelineHandlers, type QueueMode, type QueueTuning, type Role } from './jobs/index.ts';
+import { memoryGate, redisGate, type SyncGate } from './jobs/gate.ts';
+import type { DateRange, Embedded, PipelineHandlers, QueueMode, QueueTuning, Role } from './jobs/index.ts';
 import { logger, type Logger } from './log.ts';
-import cron from 'node-cron';
 import { errorMessage } from './errors.ts';
-import { evaluateGoals, recompute } from './metrics/index.ts';
-import { createAlertsEngine, startAlertLoop, type AlertLoop } from './metrics/alerts/index.ts';
-import { sendDigest } from './notify/index.ts';
-import { createPipelineMetrics, createServer, type MetricsSources, type PipelineMetrics } from './server/index.ts';
+import type { AlertLoop } from './metrics/alerts/index.ts';
+import type { MetricsSources, PipelineMetrics } from './server/index.ts';
 import { abandonRuns, abandonStaleRuns, pruneHistory, unfinishedRuns, type Database, type Warehouse } from './warehouse/index.ts';
+
+// Everything beyond the sync itself (the metrics and alerts engines, the queues, the HTTP
+// server, notification channels) is imported where it is first used: a process that only
+// syncs (`kpi sync`, a backfill) then never loads it, which saves tens of megabytes of RSS.
 
 export type { ConnectorRegistry };
 
@@ -23,8 +24,8 @@ export interface MetricsEngine {
 }
 
 export const metricsEngine: MetricsEngine = {
-  recompute: (db, config, range) => recompute(db, config, range),
-  evaluateGoals: (db, config, asOf) => evaluateGoals(db, config, asOf),
+  recompute: async (db, config, range) => (await import('./metrics/index.ts')).recompute(db, config, range),
+  evaluateGoals: async (db, config, asOf) => (await import('./metrics/index.ts')).evaluateGoals(db, config, asOf),
 };
 
 /** Alert rules and delivery: src/metrics/alerts by default; tests pass their own. */
@@ -65,7 +66,11 @@ export function createPipelineHandlers(deps: HandlerDeps): PipelineHandlers {
   const { config, db, log } = deps;
   const registry = deps.connectors ?? connectorRegistry;
   const metrics = deps.metrics ?? metricsEngine;
-  const alerts = deps.alerts ?? createAlertsEngine({ log, ...(deps.now ? { now: deps.now } : {}) });
+  let alertsEngine: Promise<AlertsEngine> | undefined;
+  const alerts = (): Promise<AlertsEngine> =>
+    (alertsEngine ??= deps.alerts
+      ? Promise.resolve(deps.alerts)
+      : import('./metrics/alerts/index.ts').then((m) => m.createAlertsEngine({ log, ...(deps.now ? { now: deps.now } : {}) })));
   return {
     async sync(job, ctx = {}) {
       const cfg = config.connectors.find((c) => c.name === job.connector);
@@ -105,12 +110,12 @@ export function createPipelineHandlers(deps: HandlerDeps): PipelineHandlers {
 
     async evaluate(asOf) {
       await metrics.evaluateGoals(db, config, asOf);
-      return alerts.evaluate(db, config, asOf);
+      return (await alerts()).evaluate(db, config, asOf);
     },
 
     async notify(outboxIds) {
       if (outboxIds.length === 0) return;
-      await alerts.deliver(db, config, outboxIds);
+      await (await alerts()).deliver(db, config, outboxIds);
     },
   };
 }
@@ -158,9 +163,10 @@ export function redisUrlOf(config: Config, env: NodeJS.ProcessEnv): string | und
  * Redis configured it is the one the workers use, so a command never syncs a connector a
  * worker is syncing.
  */
-export function openSyncGate(config: Config, env: NodeJS.ProcessEnv): { gate: SyncGate; close(): Promise<void> } {
+export async function openSyncGate(config: Config, env: NodeJS.ProcessEnv): Promise<{ gate: SyncGate; close(): Promise<void> }> {
   const url = redisUrlOf(config, env);
   if (!url) return { gate: memoryGate(), close: async () => {} };
+  const { Redis } = await import('ioredis');
   const redis = new Redis(url, { maxRetriesPerRequest: 1, connectTimeout: 5_000 });
   redis.on('error', () => {});
   return {
@@ -184,6 +190,7 @@ export async function startApp(options: AppOptions): Promise<App> {
   const log = options.log ?? logger();
   const redisUrl = redisUrlOf(config, options.env ?? process.env);
 
+  const { createPipelineMetrics, createServer } = await import('./server/index.ts');
   const sources: MetricsSources = { db };
   const metrics = createPipelineMetrics(sources);
   const handlers = metrics.instrument(
@@ -212,16 +219,20 @@ export async function startApp(options: AppOptions): Promise<App> {
 
   try {
     if (redisUrl) {
+      const { startQueueMode } = await import('./jobs/queue-mode.ts');
       app.queue = await startQueueMode({ redisUrl, prefix: config.redis.prefix, connectors: config.connectors, handlers, log, role: options.role ?? 'all', tuning: { ...tuningOf(config), ...options.tuning } });
       sources.queues = app.queue.queues;
     } else {
       if (options.role && options.role !== 'all') log.info({ role: options.role }, 'no Redis configured: embedded mode runs everything; --role is ignored');
+      const { startEmbedded } = await import('./jobs/embedded.ts');
       app.embedded = startEmbedded({ connectors: config.connectors, handlers, log, retry: { attempts: 3, baseMs: 5_000 } });
     }
     // Every scheduler replica runs these: evaluation ticks and outbox claims make them safe
     // side by side, and without them stale data would go unnoticed when no sync runs at all.
     if (options.role !== 'worker' && options.background !== false) {
+      const { startAlertLoop } = await import('./metrics/alerts/index.ts');
       app.alertLoop = startAlertLoop(db, config, { log });
+      const { default: cron } = await import('node-cron');
       app.pruneTask = cron.schedule(
         config.retention.schedule,
         async () => {
@@ -236,6 +247,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       );
       const digest = config.digest;
       if (digest) {
+        const { sendDigest } = await import('./notify/index.ts');
         app.digestTask = cron.schedule(
           digest.schedule,
           async () => {

@@ -1,7 +1,7 @@
 import Table from 'cli-table3';
 import { createPipelineHandlers, openSyncGate } from '../app.ts';
 import { errorMessage } from '../errors.ts';
-import { runCycle, type CycleReport } from '../jobs/index.ts';
+import { runCycle, type CycleReport } from '../jobs/cycle.ts';
 import { createLogger } from '../log.ts';
 import { redactSecrets } from '../secrets.ts';
 import { loadCheckedConfig, openConfiguredWarehouse } from './context.ts';
@@ -34,7 +34,7 @@ export async function runCommand(io: CliIo, file: string, options: { once?: bool
     return ExitCode.ok;
   }
   const wh = await openConfiguredWarehouse(config, io);
-  const gate = openSyncGate(config, io.env);
+  const gate = await openSyncGate(config, io.env);
   const log = createLogger({ level: io.env.LOG_LEVEL ?? 'warn', destination: io.stderr as NodeJS.WritableStream });
   try {
     const handlers = createPipelineHandlers({ config, db: wh.db, log });

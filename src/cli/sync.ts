@@ -1,7 +1,9 @@
 import { createPipelineHandlers, openSyncGate } from '../app.ts';
 import { daysOf, todayIn } from '../connectors/index.ts';
 import { errorMessage } from '../errors.ts';
-import { claimedSync, runDownstream, type DateRange } from '../jobs/index.ts';
+// Not the jobs barrel: it loads BullMQ, which a one-off sync has no use for.
+import { claimedSync, runDownstream } from '../jobs/in-process.ts';
+import type { DateRange } from '../jobs/types.ts';
 import { createLogger } from '../log.ts';
 import { redactSecrets } from '../secrets.ts';
 import { loadCheckedConfig, openConfiguredWarehouse } from './context.ts';
@@ -53,7 +55,7 @@ export async function syncCommand(io: CliIo, file: string, name: string, options
   }
 
   const wh = await openConfiguredWarehouse(config, io);
-  const gate = openSyncGate(config, io.env);
+  const gate = await openSyncGate(config, io.env);
   const log = createLogger({ level: io.env.LOG_LEVEL ?? 'warn', destination: io.stderr as NodeJS.WritableStream });
   const progress = progressReporter(io, name);
   try {

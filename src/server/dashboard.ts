@@ -5,8 +5,7 @@ import { FastifyAdapter } from '@bull-board/fastify';
 import fastifyBasicAuth from '@fastify/basic-auth';
 import type { FastifyInstance } from 'fastify';
 import type { PipelineQueues } from '../jobs/index.ts';
-
-export const DASHBOARD_PATH = '/admin/queues';
+import { DASHBOARD_PATH } from './dashboard-path.ts';
 
 function same(a: string, b: string): boolean {
   const x = Buffer.from(a);

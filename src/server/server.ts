@@ -4,7 +4,6 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { PipelineQueues } from '../jobs/index.ts';
 import type { Logger } from '../log.ts';
 import type { Database } from '../warehouse/index.ts';
-import { registerDashboard } from './dashboard.ts';
 import { readiness } from './health.ts';
 import type { PipelineMetrics } from './metrics.ts';
 
@@ -37,6 +36,10 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     return reply.type(options.metrics.registry.contentType).send(text);
   });
 
-  if (options.dashboard && options.queues) await registerDashboard(app, options.queues, options.dashboard);
+  if (options.dashboard && options.queues) {
+    // bull-board is only loaded by the deployments that turn the dashboard on.
+    const { registerDashboard } = await import('./dashboard.ts');
+    await registerDashboard(app, options.queues, options.dashboard);
+  }
   return app;
 }
