@@ -1,6 +1,8 @@
 import type { ConfigCheck } from './config/index.ts';
-import { metricsChecks } from './metrics/index.ts';
-import { alertChecks } from './metrics/alerts/index.ts';
+// The check modules themselves, not the packages' index files: every command loads these
+// checks with the config, and the indexes bring the whole engines (and notification channels).
+import { metricsChecks } from './metrics/checks.ts';
+import { alertChecks } from './metrics/alerts/checks.ts';
 
 /**
  * Whole-config checks that need more than one module (KPI formulas against the metric

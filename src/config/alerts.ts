@@ -1,7 +1,7 @@
 import { z } from 'zod';
 // The schema module alone, not notify's index: loading a config must not pull in delivery,
 // the digest and through it the warehouse (and must not make an import cycle with them).
-import { channelConfigSchema } from '../notify/config.ts';
+import { channelConfigSchema } from '../notify/channel-schema.ts';
 import { slug, timeZone } from '../connectors/shared/config.ts';
 
 const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;

@@ -1,58 +1,12 @@
-import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { channelConfigSchema, type ChannelConfigInput } from './channel-schema.ts';
 import type { Clock } from './delivery.ts';
 import { EmailChannel } from './email.ts';
 import { SlackBotChannel, SlackWebhookChannel } from './slack.ts';
 import type { Channel } from './types.ts';
 
-const httpUrl = z.string().regex(/^https?:\/\/\S+$/i, 'expected an http(s) URL');
-
-// Shared tuning knobs; the defaults suit Slack and ordinary SMTP servers.
-const delivery = {
-  name: z.string().min(1).optional(),
-  maxRetries: z.number().int().min(0).max(10).optional(),
-  timeoutMs: z.number().int().positive().optional(),
-};
-
-const slackWebhook = z.strictObject({
-  type: z.literal('slack'),
-  ...delivery,
-  /** The incoming webhook URL (a secret, e.g. ${env:SLACK_WEBHOOK_URL}). */
-  url: httpUrl,
-  minIntervalMs: z.number().int().min(0).optional(),
-});
-
-const slackBot = z.strictObject({
-  type: z.literal('slack_bot'),
-  ...delivery,
-  token: z.string().min(1),
-  channel: z.string().min(1),
-  baseUrl: httpUrl.optional(),
-  minIntervalMs: z.number().int().min(0).optional(),
-});
-
-const address = z.string().includes('@', { message: 'expected an email address' });
-
-const email = z
-  .strictObject({
-    type: z.literal('email'),
-    ...delivery,
-    host: z.string().min(1),
-    port: z.coerce.number().int().min(1).max(65535).default(587),
-    /** Defaults to true on port 465 (implicit TLS), else STARTTLS is used when offered. */
-    secure: z.boolean().optional(),
-    user: z.string().min(1).optional(),
-    pass: z.string().optional(),
-    from: address,
-    to: z.array(address).min(1),
-  })
-  .refine((c) => !c.user || c.pass !== undefined, { path: ['pass'], message: 'is required when user is set' });
-
-export const channelConfigSchema = z.discriminatedUnion('type', [slackWebhook, slackBot, email]);
-
-export type ChannelConfig = z.output<typeof channelConfigSchema>;
-export type ChannelConfigInput = z.input<typeof channelConfigSchema>;
+export { channelConfigSchema, type ChannelConfig, type ChannelConfigInput } from './channel-schema.ts';
 
 export interface CreateChannelOptions {
   /** Defaults to config.name, then the type; used in logs and in errors' "channels.<name>" path. */
