@@ -105,6 +105,7 @@ export class PeriodSums {
     const windows = [...starts].sort().map((s) => periodOf(s, query.grain, weekStart));
     const metrics = plan.neededMetrics();
     const groups = plan.groups.map((g, i) => ({ g, i })).filter(({ g }) => g !== null);
+    // The plan's layout, which PointStore.slot shares: one run of all metrics per filter group.
     const slots = Int32Array.from(groups.flatMap(({ i }) => metrics.map((m) => i * plan.metrics.length + plan.metrics.indexOf(m))));
     const key = JSON.stringify([query.grain, weekStart, dimension, plan.groups.map(filterKey), windows.map((w) => w.start)]);
     return { grain: query.grain, names, plan, dimension, windows, key, metrics, slots };
@@ -195,7 +196,7 @@ function valuesAt(q: Prepared, store: PointStore, periods: readonly DateString[]
   const asked = periods.map((p) => index.get(p)!);
   const hasData = (point: Float64Array | undefined): boolean => {
     if (point === undefined) return false;
-    for (const s of q.slots) if (!Number.isNaN(point[s]!)) return true;
+    for (let i = 0; i < q.slots.length; i++) if (!Number.isNaN(point[q.slots[i]!]!)) return true;
     return false;
   };
   const rows = pointRows(q, store);
