@@ -112,8 +112,11 @@ export async function startAdsSource(options: AdsSourceOptions): Promise<AdsSour
   };
 }
 
-/** The connector's config as ops would write it, pointed at `baseUrl` (the fake or the proxy). */
-export function adsConfig(baseUrl: string, tokenUrl: string, name = 'gads'): ConnectorConfig {
+/**
+ * The connector's config file as ops would write it, pointed at `baseUrl` (the fake or the
+ * proxy): the YAML, and the environment its ${env:…} and ${var:…} references read.
+ */
+export function adsConfigFile(baseUrl: string, tokenUrl: string, name = 'gads'): { yaml: string; env: Record<string, string> } {
   const yaml = `
 connectors:
   - name: ${name}
@@ -131,6 +134,12 @@ connectors:
     G_REFRESH_TOKEN: SANDBOX_OAUTH_CLIENT.refreshToken,
     TOKEN_URL: tokenUrl,
   };
+  return { yaml, env };
+}
+
+/** The connector's config, parsed from that file. */
+export function adsConfig(baseUrl: string, tokenUrl: string, name = 'gads'): ConnectorConfig {
+  const { yaml, env } = adsConfigFile(baseUrl, tokenUrl, name);
   return parseConfig(yaml, 'bench.yaml', { env }).connectors[0]!;
 }
 
