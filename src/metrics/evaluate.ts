@@ -71,7 +71,7 @@ export class EvaluationPlan {
       this.#metricIndex = new Map(ALL_METRICS.map((m, i) => [m, i]));
     }
     this.roots = kpis.map((kpi) => this.#node(kpi, base));
-    this.lookback = Math.max(0, ...kpis.map((k) => catalogue.compiled(k)?.usesPrevious ?? 0));
+    this.lookback = lookbackOf(catalogue, kpis);
   }
 
   /** Base metrics some node reads, for the query's metric list. */
@@ -186,6 +186,11 @@ export class EvaluationPlan {
     if (node.shared) this.#memo.set(memoKey, value);
     return value;
   }
+}
+
+/** How many periods before the first evaluated one previous() in these KPIs reaches back. */
+export function lookbackOf(catalogue: Catalogue, kpis: readonly string[]): number {
+  return Math.max(0, ...kpis.map((k) => catalogue.compiled(k)?.usesPrevious ?? 0));
 }
 
 function usesCoalesce(node: FormulaNode): boolean {

@@ -3,7 +3,7 @@ import type { Database, DateString } from '../warehouse/index.ts';
 import { addAggregateRows, aggregateRows, assertRates, dimensions, metricsPresent, PointStore } from './aggregate.ts';
 import { loadCatalogue } from './catalogue.ts';
 import type { MetricsConfig } from './context.ts';
-import { EvaluationPlan } from './evaluate.ts';
+import { EvaluationPlan, lookbackOf } from './evaluate.ts';
 import { NO_FILTER } from './filters.ts';
 import { addDays, grains as allGrains, isDateString, periodEnd, periodsBetween, periodStart, shiftPeriod, type Grain, type Period, type WeekStart } from './periods.ts';
 
@@ -77,7 +77,7 @@ export async function recompute(db: Kysely<Database>, config: MetricsConfig, ran
   const started = performance.now();
   const catalogue = loadCatalogue(config.kpis);
   const kpis = catalogue.list().map((d) => d.name);
-  let plan = new EvaluationPlan(catalogue, kpis, NO_FILTER);
+  const lookback = lookbackOf(catalogue, kpis);
   const { weekStart } = config.reporting;
   const grains = options.grains ?? allGrains;
   const result: RecomputeResult = { full: range === undefined, from: null, to: null, grains: [], values: 0, deleted: 0, durationMs: 0 };
@@ -104,18 +104,16 @@ export async function recompute(db: Kysely<Database>, config: MetricsConfig, ran
   result.from = from;
   result.to = to;
 
-  const lanes = grains.map((grain) => new GrainLane(grain, from, to, plan, weekStart));
+  const lanes = grains.map((grain) => new GrainLane(grain, from, to, lookback, weekStart));
   const readFrom = lanes.reduce((a, l) => (l.loadFrom < a ? l.loadFrom : a), from);
   const readTo = lanes.reduce((a, l) => (l.readTo > a ? l.readTo : a), to);
   await assertRates(db, config.reporting, readFrom, readTo);
   if (!range) {
     for (const lane of lanes) result.deleted += await deletePoints(db, [lane.grain], { from: lane.first, to: lane.last, outside: true });
   }
-  for (const lane of lanes) lane.index(readFrom, readTo);
-
   // Points only as wide as the metrics that have facts here (a few of the vocabulary's 34).
-  plan = new EvaluationPlan(catalogue, kpis, NO_FILTER, await metricsPresent(db, readFrom, readTo));
-  for (const lane of lanes) lane.plan = plan;
+  const plan = new EvaluationPlan(catalogue, kpis, NO_FILTER, await metricsPresent(db, readFrom, readTo));
+  for (const lane of lanes) lane.start(plan, readFrom, readTo);
   const days = new PointStore(plan.metrics, plan.groups.length);
   const metrics = plan.neededMetrics();
   const query = (chunk: Period) =>
@@ -147,7 +145,7 @@ export async function recompute(db: Kysely<Database>, config: MetricsConfig, ran
       result.values += done.values;
       result.deleted += done.deleted;
       writing = quiet(writePoints(db, writes, batchSize));
-      days.evictBefore(addDays(chunk.end, 1 - plan.lookback));
+      days.evictBefore(addDays(chunk.end, 1 - lookback));
     }
     const done = await writing;
     result.values += done.values;
@@ -264,27 +262,29 @@ class GrainLane {
   #store: PointStore | null = null;
   #keys: DateString[] = [];
   #indexOf = new Map<DateString, number>();
-  #quoted: string[];
-  #out: Array<number | null>;
+  #plan: EvaluationPlan | null = null;
+  #quoted: string[] = [];
+  #out: Array<number | null> = [];
 
   constructor(
     readonly grain: Grain,
     from: DateString,
     to: DateString,
-    public plan: EvaluationPlan,
+    readonly lookback: number,
     readonly weekStart: WeekStart,
   ) {
     this.first = periodStart(from, grain, weekStart);
-    this.last = shiftPeriod(periodStart(to, grain, weekStart), grain, plan.lookback);
-    this.loadFrom = shiftPeriod(this.first, grain, -plan.lookback);
+    this.last = shiftPeriod(periodStart(to, grain, weekStart), grain, lookback);
+    this.loadFrom = shiftPeriod(this.first, grain, -lookback);
     this.readTo = periodEnd(this.last, grain);
     this.#periods = periodsBetween(this.first, this.last, grain, weekStart);
-    this.#quoted = plan.roots.map((r) => JSON.stringify(r.kpi));
-    this.#out = new Array(plan.roots.length).fill(null);
   }
 
-  /** The period starts a cursor may look back through, once the days to read are known. */
-  index(readFrom: DateString, readTo: DateString): void {
+  /** Once the days to read are known: the plan, and the period starts a cursor may look back through. */
+  start(plan: EvaluationPlan, readFrom: DateString, readTo: DateString): void {
+    this.#plan = plan;
+    this.#quoted = plan.roots.map((r) => JSON.stringify(r.kpi));
+    this.#out = new Array(plan.roots.length).fill(null);
     this.#keys = periodsBetween(readFrom, readTo, this.grain, this.weekStart).map((p) => p.start);
     this.#indexOf = new Map(this.#keys.map((k, i) => [k, i]));
   }
@@ -307,9 +307,10 @@ class GrainLane {
   /** The periods that ended by `through` (all that are left when null), evaluated. */
   emit(through: DateString | null): PointWrite | null {
     const store = this.#store;
+    const plan = this.#plan;
     let n = this.#emitted;
     while (n < this.#periods.length && (through === null || this.#periods[n]!.end <= through)) n++;
-    if (n === this.#emitted || !store) return null;
+    if (n === this.#emitted || !store || !plan) return null;
     const periods = this.#periods.slice(this.#emitted, n);
     this.#emitted = n;
     const rows = new PointRows();
@@ -319,7 +320,7 @@ class GrainLane {
     for (const period of periods) {
       const index = this.#indexOf.get(period.start)!;
       for (const [key] of store.points(period.start)) {
-        this.plan.evaluatePoint(cursor.moveTo(index, key), out);
+        plan.evaluatePoint(cursor.moveTo(index, key), out);
         let kpis = '';
         let vals = '';
         let count = 0;
@@ -339,7 +340,7 @@ class GrainLane {
     }
     this.#values += rows.values;
     this.#points += rows.size;
-    if (this.grain !== 'day' && this.#emitted < this.#periods.length) store.evictBefore(shiftPeriod(this.#periods[this.#emitted]!.start, this.grain, -this.plan.lookback));
+    if (this.grain !== 'day' && this.#emitted < this.#periods.length) store.evictBefore(shiftPeriod(this.#periods[this.#emitted]!.start, this.grain, -this.lookback));
     return { grain: this.grain, from: periods[0]!.start, to: periods[periods.length - 1]!.end, rows };
   }
 

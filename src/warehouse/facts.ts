@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database, DateString } from './tables.ts';
+import { escapeArrayText } from './unnest.ts';
 
 /** One base-metric value: what every connector's normalize step produces. */
 export interface MetricRow {
@@ -183,11 +184,6 @@ const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
 /** First key of the advisory locks on slices (the second is a hash of connector and account). */
 const SLICE_LOCK = 0x6b7069;
 
-/** Text as the inside of a quoted array element: backslash and double quote escaped. */
-function escaped(s: string): string {
-  return s.includes('"') || s.includes('\\') ? s.replace(/[\\"]/g, '\\$&') : s;
-}
-
 /** A Postgres array literal of the given (escaped) texts, each quoted. */
 function textArray(values: string[]): string {
   // The quotes go in as the separator: no string per element, and an element without quotes
@@ -216,13 +212,13 @@ function sliceArrays(rows: MetricRow[]) {
   for (let i = 0; i < n; i++) {
     const r = rows[i]!;
     date[i] = r.date;
-    campaign[i] = escaped(r.campaign ?? '');
-    channel[i] = escaped(r.channel ?? '');
-    metric[i] = escaped(r.metric);
-    value[i] = typeof r.value === 'number' ? r.value : `"${escaped(String(r.value))}"`;
+    campaign[i] = escapeArrayText(r.campaign ?? '');
+    channel[i] = escapeArrayText(r.channel ?? '');
+    metric[i] = escapeArrayText(r.metric);
+    value[i] = typeof r.value === 'number' ? r.value : `"${escapeArrayText(String(r.value))}"`;
     if (r.currency !== lastCurrency) {
       lastCurrency = r.currency;
-      lastElement = r.currency == null ? 'NULL' : `"${escaped(r.currency)}"`;
+      lastElement = r.currency == null ? 'NULL' : `"${escapeArrayText(r.currency)}"`;
     }
     currency[i] = lastElement;
   }

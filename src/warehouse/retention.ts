@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
 import type { Database } from './tables.ts';
 
 /**
@@ -21,8 +21,9 @@ export interface PruneResult {
   alertSilences: number;
 }
 
-async function count(query: Promise<{ rows: Array<{ n: number | null }> }>): Promise<number> {
-  const { rows } = await query;
+/** Deletes a table's rows that match and says how many went. */
+async function deleteWhere(trx: Transaction<Database>, table: keyof Database, where: RawBuilder<unknown>): Promise<number> {
+  const { rows } = await sql<{ n: number }>`with gone as (delete from ${sql.table(table)} where ${where} returning 1) select count(*)::int as n from gone`.execute(trx);
   return Number(rows[0]?.n ?? 0);
 }
 
@@ -44,28 +45,20 @@ export async function pruneHistory(db: Kysely<Database>, policy: RetentionPolicy
   try {
     await db.transaction().execute(async (trx) => {
       result = {
-        syncRuns: await count(
-          sql<{ n: number }>`
-            with gone as (
-              delete from sync_runs r
-              where r.status <> 'running' and coalesce(r.finished_at, r.started_at) < ${runsBefore}
-                and r.id <> all(array(select max(id) from sync_runs group by connector))
-                and r.id <> all(array(select max(id) from sync_runs where status = 'succeeded' group by connector))
-              returning 1
-            )
-            select count(*)::int as n from gone`.execute(trx),
+        syncRuns: await deleteWhere(
+          trx,
+          'sync_runs',
+          sql`status <> 'running' and coalesce(finished_at, started_at) < ${runsBefore}
+            and id <> all(array(select max(id) from sync_runs group by connector))
+            and id <> all(array(select max(id) from sync_runs where status = 'succeeded' group by connector))`,
         ),
-        quarantine: await count(sql<{ n: number }>`with gone as (delete from quarantine where created_at < ${quarantineBefore} returning 1) select count(*)::int as n from gone`.execute(trx)),
-        alertTransitions: await count(sql<{ n: number }>`with gone as (delete from alert_transitions where at < ${alertsBefore} returning 1) select count(*)::int as n from gone`.execute(trx)),
+        quarantine: await deleteWhere(trx, 'quarantine', sql`created_at < ${quarantineBefore}`),
+        alertTransitions: await deleteWhere(trx, 'alert_transitions', sql`at < ${alertsBefore}`),
         // A pending row is still to be sent (held by a silence, backing off): never lost to age.
-        alertOutbox: await count(
-          sql<{ n: number }>`with gone as (delete from alert_outbox where status <> 'pending' and coalesce(delivered_at, created_at) < ${alertsBefore} returning 1) select count(*)::int as n from gone`.execute(trx),
-        ),
-        digestSends: await count(
-          // By the period it reported on: a digest is only ever sent for the period just ended.
-          sql<{ n: number }>`with gone as (delete from digest_sends where status <> 'sending' and period_start < ${alertsBefore.toISOString().slice(0, 10)}::date returning 1) select count(*)::int as n from gone`.execute(trx),
-        ),
-        alertSilences: await count(sql<{ n: number }>`with gone as (delete from alert_silences where ends_at < ${alertsBefore} returning 1) select count(*)::int as n from gone`.execute(trx)),
+        alertOutbox: await deleteWhere(trx, 'alert_outbox', sql`status <> 'pending' and coalesce(delivered_at, created_at) < ${alertsBefore}`),
+        // By the period it reported on: a digest is only ever sent for the period just ended.
+        digestSends: await deleteWhere(trx, 'digest_sends', sql`status <> 'sending' and period_start < ${alertsBefore.toISOString().slice(0, 10)}::date`),
+        alertSilences: await deleteWhere(trx, 'alert_silences', sql`ends_at < ${alertsBefore}`),
       };
       if (options.dryRun) throw rollback;
     });

@@ -7,9 +7,13 @@ type ValueOf<T extends ColumnType> = T extends 'int' | 'float8' ? number | null 
 
 export type RowOf<S extends Record<string, ColumnType>> = { [K in keyof S]: ValueOf<S[K]> };
 
+/** Text as the inside of a quoted array element: backslash and double quote escaped. */
+export function escapeArrayText(s: string): string {
+  return s.includes('"') || s.includes('\\') ? s.replace(/[\\"]/g, '\\$&') : s;
+}
+
 function quoted(v: string): string {
-  if (!v.includes('"') && !v.includes('\\')) return `"${v}"`;
-  return `"${v.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
+  return `"${escapeArrayText(v)}"`;
 }
 
 function textLiteral(values: ReadonlyArray<string | null>): string {

@@ -207,25 +207,30 @@ describe('timeouts and cancellation', () => {
   });
 });
 
+/** Credentials that start 'stale' and become 'fresh' on refresh, counting the refreshes. */
+function rotatingToken(refreshDelayMs = 0) {
+  const state = { token: 'stale', refreshes: 0 };
+  const auth = {
+    headers: () => ({ Authorization: `Bearer ${state.token}` }),
+    onUnauthorized: async () => {
+      state.refreshes++;
+      if (refreshDelayMs > 0) await new Promise((r) => setTimeout(r, refreshDelayMs));
+      state.token = 'fresh';
+    },
+  };
+  return { state, auth };
+}
+
 describe('credentials and configuration errors', () => {
   it('on a 401 refreshes credentials once and retries once', async () => {
     const server = await serve((req, res) =>
       req.headers.authorization === 'Bearer fresh' ? json(res, 200, { ok: true }) : json(res, 401, { error: { message: 'expired' } }),
     );
-    let token = 'stale';
-    let refreshes = 0;
-    const { http } = client(server, {
-      auth: {
-        headers: () => ({ Authorization: `Bearer ${token}` }),
-        onUnauthorized: async () => {
-          refreshes++;
-          token = 'fresh';
-        },
-      },
-    });
+    const { state, auth } = rotatingToken();
+    const { http } = client(server, { auth });
     const res = await http.get('/me');
     expect(res.data).toEqual({ ok: true });
-    expect(refreshes).toBe(1);
+    expect(state.refreshes).toBe(1);
     expect(server.requests.map((r) => r.headers.authorization)).toEqual(['Bearer stale', 'Bearer fresh']);
   });
 
@@ -255,46 +260,27 @@ describe('credentials and configuration errors', () => {
   });
 
   it('a 401 that arrives after another request refreshed the token retries with it, without a second refresh', async () => {
-    let token = 'stale';
     const server = await serve((req, res) => {
       const ok = req.headers.authorization === 'Bearer fresh';
       // The slow request was sent with the stale token; its 401 comes back long after the refresh.
       setTimeout(() => json(res, ok ? 200 : 401, {}), req.url === '/slow' && !ok ? 300 : 5);
     });
-    let refreshes = 0;
-    const { http } = client(server, {
-      auth: {
-        headers: () => ({ Authorization: `Bearer ${token}` }),
-        onUnauthorized: async () => {
-          refreshes++;
-          token = 'fresh';
-        },
-      },
-    });
+    const { state, auth } = rotatingToken();
+    const { http } = client(server, { auth });
     const [slow, fast] = await Promise.all([http.get('/slow'), http.get('/fast')]);
     expect([slow.status, fast.status]).toEqual([200, 200]);
-    expect(refreshes).toBe(1);
+    expect(state.refreshes).toBe(1);
   });
 
   it('concurrent 401s share one refresh', async () => {
-    let token = 'stale';
     const server = await serve((req, res) => {
       const ok = req.headers.authorization === 'Bearer fresh';
       setTimeout(() => json(res, ok ? 200 : 401, {}), 20);
     });
-    let refreshes = 0;
-    const { http } = client(server, {
-      auth: {
-        headers: () => ({ Authorization: `Bearer ${token}` }),
-        onUnauthorized: async () => {
-          refreshes++;
-          await new Promise((r) => setTimeout(r, 20));
-          token = 'fresh';
-        },
-      },
-    });
+    const { state, auth } = rotatingToken(20);
+    const { http } = client(server, { auth });
     await Promise.all([http.get('/a'), http.get('/b'), http.get('/c')]);
-    expect(refreshes).toBe(1);
+    expect(state.refreshes).toBe(1);
   });
 
   it('403 is a ConfigError and never retried', async () => {
