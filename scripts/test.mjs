@@ -19,8 +19,9 @@ try {
   const json = JSON.parse(readFileSync(report, 'utf8'));
   const skipped = (json.numPendingTests ?? 0) + (json.numTodoTests ?? 0);
   summary = { passed: json.numPassedTests ?? 0, failed: json.numFailedTests ?? 0, skipped };
-  // A file that fails to load has no tests to count; it must still show as a failure.
-  const brokenFiles = (json.testResults ?? []).filter((f) => f.status === 'failed' && (f.assertionResults ?? []).length === 0).length;
+  // A file that fails to load, or whose beforeAll/afterAll throws, fails without a failed test
+  // to count (its tests show as skipped); it must still show as a failure.
+  const brokenFiles = (json.testResults ?? []).filter((f) => f.status === 'failed' && !(f.assertionResults ?? []).some((a) => a.status === 'failed')).length;
   summary.failed += brokenFiles;
 } catch {
   // vitest did not get as far as writing its report

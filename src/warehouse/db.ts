@@ -1,8 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
+import { Kysely, Migrator, sql } from 'kysely';
 import pg from 'pg';
 import { ConfigError, TransientError } from '../errors.ts';
+import { SchemaScopedPostgresDialect } from './introspector.ts';
 import { migrationProvider, latestMigration } from './migrations/index.ts';
 import type { Database } from './tables.ts';
 
@@ -67,7 +68,7 @@ export async function openWarehouse(options: OpenOptions = {}): Promise<Warehous
     // pool, a checked-out one (inside a transaction) fails its query, and the next query reconnects.
     pool.on('error', () => {});
     pool.on('connect', (client) => client.on('error', () => {}));
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const db = new Kysely<Database>({ dialect: new SchemaScopedPostgresDialect({ pool }) });
     return { db, kind: 'postgres', location: describeUrl(options.url), close: () => db.destroy() };
   }
 

@@ -1,5 +1,6 @@
 import { Migrator, sql, type Kysely } from 'kysely';
-import { describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { describe, expect, inject, it } from 'vitest';
 import { migrateToLatest, openWarehouse, type Database } from '../../src/warehouse/index.ts';
 import { migrationProvider } from '../../src/warehouse/migrations/index.ts';
 import { testDatabaseUrlWithSchema, warehouseKinds } from '../helpers/warehouse.ts';
@@ -44,6 +45,46 @@ describe.each(warehouseKinds)('migrations on %s', (kind) => {
     } finally {
       await wh.close();
       await pgUrl?.drop();
+    }
+  });
+});
+
+describe('migrations on postgres beside other sessions', () => {
+  it('migrate succeeds while other sessions create and drop schemas of their own in the same database', async () => {
+    const churners = await Promise.all(Array.from({ length: 3 }, async () => {
+      const client = new pg.Client({ connectionString: inject('databaseUrl') });
+      await client.connect();
+      return client;
+    }));
+    let churning = true;
+    // Schemas with tables, dropped as fast as they come: the window in which a database-wide
+    // catalog scan sees a schema that is gone by the time it inspects it.
+    const churn = Promise.all(churners.map(async (client, c) => {
+      for (let i = 0; churning; i++) {
+        const name = `churn_${process.pid}_${c}_${i}`;
+        await client.query(`create schema ${name}; create table ${name}.t (a int, b text, c date); create table ${name}.u (a int)`);
+        await client.query(`drop schema ${name} cascade`);
+      }
+    }));
+    const urls = await Promise.all(Array.from({ length: 10 }, () => testDatabaseUrlWithSchema()));
+    try {
+      for (const target of urls) {
+        const wh = await openWarehouse({ url: target.url, poolSize: 2 });
+        try {
+          const result = await migrateToLatest(wh.db);
+          expect(result.applied.at(-1)).toBe(result.latest);
+          const tables = await wh.db.introspection.getTables();
+          expect(tables.every((t) => t.schema === target.schema)).toBe(true);
+          expect(tables.find((t) => t.name === 'metric_facts')?.columns.map((c) => c.name)).toContain('metric');
+        } finally {
+          await wh.close();
+        }
+      }
+    } finally {
+      churning = false;
+      await churn;
+      await Promise.all(churners.map((c) => c.end()));
+      await Promise.all(urls.map((u) => u.drop()));
     }
   });
 });
