@@ -197,12 +197,15 @@ describe('three replicas against one Redis and one Postgres schema', () => {
     // The chain ran across the replicas: KPI values exist for the synced days.
     const kpis = await sql<{ n: number }>`select count(*)::int as n from kpi_values`.execute(wh.db);
     expect(kpis.rows[0]!.n).toBeGreaterThan(0);
-    // A job ran twice only when its worker died (gamma's, and whatever else the killed
-    // replica was syncing) or handed it back at shutdown, and then it succeeded.
+    // A job ran again when its worker died (gamma's, and whatever else the killed replica was
+    // syncing) or handed it back at shutdown, and then it succeeded. With 1.5 s locks a replica
+    // starved of CPU for that long also loses a job it is finishing and another runs it again
+    // (BullMQ delivers at least once): a harmless repeat, as the exact facts above show.
     const perJob = new Map<string, string[]>();
     for (const r of all) perJob.set(r.job_id!, [...(perJob.get(r.job_id!) ?? []), r.status]);
-    const repeated = [...perJob.values()].filter((statuses) => statuses.length > 1);
-    expect(repeated.length).toBeGreaterThanOrEqual(2);
-    for (const statuses of repeated) expect(statuses.join(' then ')).toMatch(/^(abandoned|failed) then succeeded$/);
+    const repeated = [...perJob.values()].filter((statuses) => statuses.length > 1).map((statuses) => statuses.join(' then '));
+    for (const statuses of repeated) expect(statuses).toMatch(/^((abandoned|failed|succeeded) then )+succeeded$/);
+    expect(repeated.some((s) => s.startsWith('abandoned then'))).toBe(true);
+    expect(repeated.some((s) => s.startsWith('failed then'))).toBe(true);
   });
 });
