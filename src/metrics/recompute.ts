@@ -1,10 +1,11 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Database, DateString } from '../warehouse/index.ts';
 import { addAggregateRows, aggregateRows, assertRates, dimensions, metricsPresent, PointStore } from './aggregate.ts';
 import { loadCatalogue } from './catalogue.ts';
 import type { MetricsConfig } from './context.ts';
 import { EvaluationPlan, lookbackOf } from './evaluate.ts';
 import { NO_FILTER } from './filters.ts';
+import { deletePoints, pointFormat, type PointFormat, type PointWrite, type WriteResult } from './point-writes.ts';
 import { addDays, grains as allGrains, isDateString, periodEnd, periodsBetween, periodStart, shiftPeriod, type Grain, type Period, type WeekStart } from './periods.ts';
 
 export interface RecomputeRange {
@@ -51,8 +52,6 @@ export interface RecomputeResult {
 
 const DEFAULT_CHUNK_DAYS = 31;
 const DEFAULT_BATCH = 5_000;
-
-type Executor = Kysely<Database> | Transaction<Database>;
 
 /**
  * Recomputes every KPI (base metrics, built-ins, config KPIs) at every grain and dimension
@@ -113,7 +112,8 @@ export async function recompute(db: Kysely<Database>, config: MetricsConfig, ran
   }
   // Points only as wide as the metrics that have facts here (a few of the vocabulary's 34).
   const plan = new EvaluationPlan(catalogue, kpis, NO_FILTER, await metricsPresent(db, readFrom, readTo));
-  for (const lane of lanes) lane.start(plan, readFrom, readTo);
+  const format = pointFormat(db, plan.roots.map((r) => r.kpi), options.batchSize ?? DEFAULT_BATCH);
+  for (const lane of lanes) lane.start(plan, format, readFrom, readTo);
   const days = new PointStore(plan.metrics, plan.groups.length);
   const metrics = plan.neededMetrics();
   const query = (chunk: Period) =>
@@ -123,7 +123,6 @@ export async function recompute(db: Kysely<Database>, config: MetricsConfig, ran
       plan.metrics,
     );
   const chunks = dayChunks(readFrom, readTo, options.chunkDays ?? DEFAULT_CHUNK_DAYS);
-  const batchSize = options.batchSize ?? DEFAULT_BATCH;
   // Three stages overlap: Postgres sums the next chunk and stores the last one while this
   // process evaluates the current one. One write is in flight at a time, which bounds memory.
   let next = chunks.length > 0 ? quiet(query(chunks[0]!)) : null;
@@ -144,7 +143,7 @@ export async function recompute(db: Kysely<Database>, config: MetricsConfig, ran
       const done = await writing;
       result.values += done.values;
       result.deleted += done.deleted;
-      writing = quiet(writePoints(db, writes, batchSize));
+      writing = quiet(format.write(db, writes));
       days.evictBefore(addDays(chunk.end, 1 - lookback));
     }
     const done = await writing;
@@ -175,75 +174,6 @@ function dayChunks(from: DateString, to: DateString, days: number): Period[] {
   return out;
 }
 
-/** Removes a grain's points starting in [from, to] (or outside it) and says how many KPI values they held. */
-async function deletePoints(db: Executor, grains: readonly Grain[], range?: { from: DateString; to: DateString; outside?: boolean }): Promise<number> {
-  const where = !range
-    ? sql`true`
-    : range.outside
-      ? sql`(period_start < ${range.from}::date or period_start > ${range.to}::date)`
-      : sql`period_start >= ${range.from}::date and period_start <= ${range.to}::date`;
-  const { rows } = await sql<{ n: number | null }>`
-    with gone as (delete from kpi_points where grain = any(${[...grains]}::text[]) and ${where} returning cardinality(kpis) as n)
-    select sum(n)::int as n from gone
-  `.execute(db);
-  return Number(rows[0]?.n ?? 0);
-}
-
-/** The points of one grain's finished periods, ready to replace what is stored for them. */
-interface PointWrite {
-  grain: Grain;
-  /** Every stored point starting in [from, to] is replaced. */
-  from: DateString;
-  to: DateString;
-  rows: PointRows;
-}
-
-interface WriteResult {
-  values: number;
-  deleted: number;
-}
-
-/**
- * Points as JSON objects, one string each, sent as one json parameter per insert: Postgres
- * parses it with json_to_recordset, which turns the arrays into text[] and float8[], and
- * this process only concatenates strings (no per-element array escaping).
- */
-class PointRows {
-  json: string[] = [];
-  values = 0;
-
-  get size(): number {
-    return this.json.length;
-  }
-}
-
-/**
- * One transaction per chunk: a reader sees a period's old points or its new ones, never a
- * mix. Every point starting inside a written range goes first, so weeks stored with
- * another first day (reporting.weekStart changed) do not linger next to the new ones.
- */
-async function writePoints(db: Kysely<Database>, writes: PointWrite[], batchSize: number): Promise<WriteResult> {
-  if (writes.length === 0) return { values: 0, deleted: 0 };
-  return db.transaction().execute(async (trx) => {
-    let deleted = 0;
-    let values = 0;
-    for (const w of writes) {
-      deleted += await deletePoints(trx, [w.grain], w);
-      const r = w.rows;
-      for (let at = 0; at < r.size; at += batchSize) {
-        const batch = `[${r.json.slice(at, at + batchSize).join(',')}]`;
-        await sql`
-          insert into kpi_points (grain, period_start, period_end, dimension, dimension_value, kpis, vals, computed_at)
-          select ${w.grain}, t.s, t.e, t.d, t.v, t.k, t.x, now()
-          from json_to_recordset(${batch}::json) as t(s date, e date, d text, v text, k text[], x float8[])
-        `.execute(trx);
-      }
-      values += r.values;
-    }
-    return { values, deleted };
-  });
-}
-
 /**
  * One grain's share of a recompute: the periods it must write, its own store of rolled-up
  * sums (the day grain shares the day store), and how far it has written.
@@ -263,7 +193,7 @@ class GrainLane {
   #keys: DateString[] = [];
   #indexOf = new Map<DateString, number>();
   #plan: EvaluationPlan | null = null;
-  #quoted: string[] = [];
+  #format: PointFormat | null = null;
   #out: Array<number | null> = [];
 
   constructor(
@@ -281,9 +211,9 @@ class GrainLane {
   }
 
   /** Once the days to read are known: the plan, and the period starts a cursor may look back through. */
-  start(plan: EvaluationPlan, readFrom: DateString, readTo: DateString): void {
+  start(plan: EvaluationPlan, format: PointFormat, readFrom: DateString, readTo: DateString): void {
     this.#plan = plan;
-    this.#quoted = plan.roots.map((r) => JSON.stringify(r.kpi));
+    this.#format = format;
     this.#out = new Array(plan.roots.length).fill(null);
     this.#keys = periodsBetween(readFrom, readTo, this.grain, this.weekStart).map((p) => p.start);
     this.#indexOf = new Map(this.#keys.map((k, i) => [k, i]));
@@ -313,29 +243,15 @@ class GrainLane {
     if (n === this.#emitted || !store || !plan) return null;
     const periods = this.#periods.slice(this.#emitted, n);
     this.#emitted = n;
-    const rows = new PointRows();
+    const rows = this.#format!.batch(this.grain);
     const cursor = store.cursor(this.#keys);
     const out = this.#out;
-    const quoted = this.#quoted;
     for (const period of periods) {
       const index = this.#indexOf.get(period.start)!;
       for (const [key] of store.points(period.start)) {
         plan.evaluatePoint(cursor.moveTo(index, key), out);
-        let kpis = '';
-        let vals = '';
-        let count = 0;
-        for (let i = 0; i < out.length; i++) {
-          const v = out[i];
-          if (v === null || v === undefined || !Number.isFinite(v)) continue;
-          kpis += count === 0 ? quoted[i] : `,${quoted[i]}`;
-          // String() is the shortest text that reads back as the same double (and valid JSON).
-          vals += count === 0 ? String(v) : `,${String(v)}`;
-          count++;
-        }
-        if (count === 0) continue;
         const at = key.indexOf('\u0000');
-        rows.json.push(`{"s":"${period.start}","e":"${period.end}","d":"${key.slice(0, at)}","v":${JSON.stringify(key.slice(at + 1))},"k":[${kpis}],"x":[${vals}]}`);
-        rows.values += count;
+        rows.add(period.start, period.end, key.slice(0, at), key.slice(at + 1), out);
       }
     }
     this.#values += rows.values;

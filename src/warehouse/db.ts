@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Kysely, Migrator, sql } from 'kysely';
 import pg from 'pg';
 import { ConfigError, TransientError } from '../errors.ts';
-import { SchemaScopedPostgresDialect } from './introspector.ts';
+import { WarehouseDialect } from './dialect.ts';
 import { migrationProvider, latestMigration } from './migrations/index.ts';
 import type { Database } from './tables.ts';
 
@@ -68,7 +68,7 @@ export async function openWarehouse(options: OpenOptions = {}): Promise<Warehous
     // pool, a checked-out one (inside a transaction) fails its query, and the next query reconnects.
     pool.on('error', () => {});
     pool.on('connect', (client) => client.on('error', () => {}));
-    const db = new Kysely<Database>({ dialect: new SchemaScopedPostgresDialect({ pool }) });
+    const db = new Kysely<Database>({ dialect: new WarehouseDialect({ pool }) });
     return { db, kind: 'postgres', location: describeUrl(options.url), close: () => db.destroy() };
   }
 

@@ -5,3 +5,5 @@ export { getCheckpoint, saveCheckpoint, listCheckpoints } from './checkpoints.ts
 export { quarantine, listQuarantine, type QuarantinedRecord } from './quarantine.ts';
 export type { Database, DateString, SyncRun, SyncRunStatus, MetricFact } from './tables.ts';
 export { pruneHistory, type RetentionPolicy, type PruneResult } from './retention.ts';
+export { bulkLoaderOf } from './dialect.ts';
+export { BinaryCopyWriter, type BulkLoader, type CopySession } from './copy.ts';

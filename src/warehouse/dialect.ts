@@ -1,4 +1,6 @@
-import { PostgresDialect, sql, type DatabaseIntrospector, type DatabaseMetadata, type DatabaseMetadataOptions, type Kysely, type SchemaMetadata, type TableMetadata } from 'kysely';
+import type pg from 'pg';
+import { poolBulkLoader, type BulkLoader } from './copy.ts';
+import { PostgresAdapter, PostgresDialect, sql, type DialectAdapter, type PostgresDialectConfig, type DatabaseIntrospector, type DatabaseMetadata, type DatabaseMetadataOptions, type Kysely, type SchemaMetadata, type TableMetadata } from 'kysely';
 
 /**
  * Kysely's Postgres introspector scans every schema of the database and calls
@@ -62,8 +64,33 @@ export class SchemaScopedIntrospector implements DatabaseIntrospector {
   }
 }
 
-export class SchemaScopedPostgresDialect extends PostgresDialect {
+/** The adapter carries the bulk loader, so code holding only a Kysely (or a transaction, or a plugin's copy of it) can find it. */
+class BulkLoadingAdapter extends PostgresAdapter {
+  constructor(readonly bulk: BulkLoader) {
+    super();
+  }
+}
+
+/** How the warehouse talks to a Postgres server: kysely's dialect, with the two additions above. */
+export class WarehouseDialect extends PostgresDialect {
+  readonly #bulk: BulkLoader;
+
+  constructor(config: PostgresDialectConfig & { pool: pg.Pool }) {
+    super(config);
+    this.#bulk = poolBulkLoader(config.pool);
+  }
+
   override createIntrospector(db: Kysely<any>): DatabaseIntrospector {
     return new SchemaScopedIntrospector(db);
   }
+
+  override createAdapter(): DialectAdapter {
+    return new BulkLoadingAdapter(this.#bulk);
+  }
+}
+
+/** COPY for a warehouse on a Postgres server; null on PGlite, which has none. */
+export function bulkLoaderOf(db: Kysely<any>): BulkLoader | null {
+  const adapter = db.getExecutor().adapter;
+  return adapter instanceof BulkLoadingAdapter ? adapter.bulk : null;
 }
