@@ -12,6 +12,9 @@ export function recomputeSummary(result: RecomputeResult): string {
   const table = new Table({ head: ['grain', 'periods', 'from', 'to', 'values'], style: { head: [], border: [] } });
   for (const g of result.grains) table.push([g.grain, count.format(g.periods), g.from, g.to, count.format(g.values)]);
   lines.push(table.toString());
+  const days = (n: number) => `${count.format(n)} day${n === 1 ? '' : 's'}`;
+  const fromPoints = result.daysFromPoints > 0 ? `, ${days(result.daysFromPoints)} from their stored day points` : '';
+  lines.push(`summed the facts of ${days(result.daysFromFacts)}${fromPoints}`);
   lines.push(`wrote ${count.format(result.values)} KPI values, replacing ${count.format(result.deleted)}, in ${formatDuration(Math.round(result.durationMs))}`);
   return lines.join('\n');
 }

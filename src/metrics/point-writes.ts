@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
 import { BinaryCopyWriter, bulkLoaderOf, type BulkLoader, type Database, type DateString } from '../warehouse/index.ts';
 import type { Grain } from './periods.ts';
 
@@ -17,6 +17,8 @@ export interface PointWrite {
   from: DateString;
   to: DateString;
   rows: PointBatch;
+  /** Statements to run in the same transaction once the points are in. */
+  after?: RawBuilder<unknown>[];
 }
 
 export interface WriteResult {
@@ -85,6 +87,7 @@ function copyFormat(bulk: BulkLoader, kpis: readonly string[]): PointFormat {
           // This format made the batch.
           const rows = w.rows as CopyPoints;
           if (rows.size > 0) await session.copyIn(COPY_POINTS, rows.writer.finish());
+          for (const statement of w.after ?? []) await session.execute(statement.compile(db));
           values += rows.values;
         }
         return { values, deleted };
@@ -152,6 +155,7 @@ function jsonFormat(kpis: readonly string[], batchSize: number): PointFormat {
               from json_to_recordset(${batch}::json) as t(s date, e date, d text, v text, k text[], x float8[])
             `.execute(trx);
           }
+          for (const statement of w.after ?? []) await statement.execute(trx);
           values += rows.values;
         }
         return { values, deleted };

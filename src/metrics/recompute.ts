@@ -1,12 +1,13 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database, DateString } from '../warehouse/index.ts';
-import { addAggregateRows, aggregateRows, assertRates, dimensions, metricsPresent, PointStore } from './aggregate.ts';
+import { addAggregateRows, aggregateRows, type AggregateRows, assertRates, dimensions, metricsPresent, PointStore } from './aggregate.ts';
 import { loadCatalogue } from './catalogue.ts';
 import type { MetricsConfig } from './context.ts';
 import { EvaluationPlan, lookbackOf } from './evaluate.ts';
 import { NO_FILTER } from './filters.ts';
+import { addStoredDays, basisOf, isCurrent, loadDayStates, markDaysQuery, readStoredDays, type StoredDays } from './day-state.ts';
 import { deletePoints, pointFormat, type PointFormat, type PointWrite, type WriteResult } from './point-writes.ts';
-import { addDays, grains as allGrains, isDateString, periodEnd, periodsBetween, periodStart, shiftPeriod, type Grain, type Period, type WeekStart } from './periods.ts';
+import { addDays, daysBetween, grains as allGrains, isDateString, periodEnd, periodsBetween, periodStart, shiftPeriod, type Grain, type Period, type WeekStart } from './periods.ts';
 
 export interface RecomputeRange {
   /** First and last date whose facts changed; both inclusive. */
@@ -47,6 +48,9 @@ export interface RecomputeResult {
   values: number;
   /** Values removed, including those replaced. */
   deleted: number;
+  /** Days whose facts were summed, and days taken from their stored day points instead. */
+  daysFromFacts: number;
+  daysFromPoints: number;
   durationMs: number;
 }
 
@@ -79,7 +83,7 @@ export async function recompute(db: Kysely<Database>, config: MetricsConfig, ran
   const lookback = lookbackOf(catalogue, kpis);
   const { weekStart } = config.reporting;
   const grains = options.grains ?? allGrains;
-  const result: RecomputeResult = { full: range === undefined, from: null, to: null, grains: [], values: 0, deleted: 0, durationMs: 0 };
+  const result: RecomputeResult = { full: range === undefined, from: null, to: null, grains: [], values: 0, deleted: 0, daysFromFacts: 0, daysFromPoints: 0, durationMs: 0 };
 
   let from: DateString;
   let to: DateString;
@@ -106,38 +110,64 @@ export async function recompute(db: Kysely<Database>, config: MetricsConfig, ran
   const lanes = grains.map((grain) => new GrainLane(grain, from, to, lookback, weekStart));
   const readFrom = lanes.reduce((a, l) => (l.loadFrom < a ? l.loadFrom : a), from);
   const readTo = lanes.reduce((a, l) => (l.readTo > a ? l.readTo : a), to);
-  await assertRates(db, config.reporting, readFrom, readTo);
+  // Read before any fact is: the versions the day points written here are computed from.
+  const states = await loadDayStates(db, readFrom, readTo);
+  // Points only as wide as the metrics that have facts here (a few of the vocabulary's 34).
+  const plan = new EvaluationPlan(catalogue, kpis, NO_FILTER, await metricsPresent(db, readFrom, readTo));
+  const basis = basisOf(config.reporting);
+  // An incremental recompute sums only the facts of the days that changed (and of days whose
+  // points are out of date); weeks and months take their other days from the stored day
+  // points, and skip days that never had a fact. Stored points hold unfiltered sums only, so
+  // KPIs with filters need every fact read.
+  const reuse = range !== undefined && plan.groups.length === 1 && lanes.some((l) => l.grain !== 'day');
+  const source = (day: DateString): DaySource => {
+    if (!range) return 'facts';
+    const state = states.get(day);
+    if (!state) return 'none';
+    return reuse && (day < from || day > to) && isCurrent(state, basis) ? 'points' : 'facts';
+  };
+  const chunks = dayChunks(readFrom, readTo, options.chunkDays ?? DEFAULT_CHUNK_DAYS).map((chunk) => ({ chunk, parts: splitDays(chunk, source) }));
+  const factParts = chunks.flatMap((c) => c.parts.filter((p) => p.source === 'facts'));
+  for (const { parts } of chunks) {
+    for (const p of parts) {
+      if (p.source === 'facts') result.daysFromFacts += daysBetween(p.start, p.end) + 1;
+      if (p.source === 'points') result.daysFromPoints += daysBetween(p.start, p.end) + 1;
+    }
+  }
+  if (factParts.length > 0) await assertRates(db, config.reporting, factParts[0]!.start, factParts.at(-1)!.end);
   if (!range) {
     for (const lane of lanes) result.deleted += await deletePoints(db, [lane.grain], { from: lane.first, to: lane.last, outside: true });
   }
-  // Points only as wide as the metrics that have facts here (a few of the vocabulary's 34).
-  const plan = new EvaluationPlan(catalogue, kpis, NO_FILTER, await metricsPresent(db, readFrom, readTo));
   const format = pointFormat(db, plan.roots.map((r) => r.kpi), options.batchSize ?? DEFAULT_BATCH);
   for (const lane of lanes) lane.start(plan, format, readFrom, readTo);
   const days = new PointStore(plan.metrics, plan.groups.length);
   const metrics = plan.neededMetrics();
-  const query = (chunk: Period) =>
-    aggregateRows(
-      db,
-      { periods: { grain: 'day', weekStart }, from: chunk.start, to: chunk.end, dimensions, metrics, groups: plan.groups, reporting: config.reporting },
-      plan.metrics,
-    );
-  const chunks = dayChunks(readFrom, readTo, options.chunkDays ?? DEFAULT_CHUNK_DAYS);
+  const readPart = async (part: DayPart): Promise<PartRead> => {
+    if (part.source === 'none') return {};
+    if (part.source === 'points') return { stored: await readStoredDays(db, days, part.start, part.end) };
+    const query = { periods: { grain: 'day', weekStart }, from: part.start, to: part.end, dimensions, metrics, groups: plan.groups, reporting: config.reporting } as const;
+    return { facts: await aggregateRows(db, query, plan.metrics) };
+  };
+  const query = (parts: readonly DayPart[]) => Promise.all(parts.map(readPart));
   // Three stages overlap: Postgres sums the next chunk and stores the last one while this
   // process evaluates the current one. One write is in flight at a time, which bounds memory.
-  let next = chunks.length > 0 ? quiet(query(chunks[0]!)) : null;
+  let next = chunks.length > 0 ? quiet(query(chunks[0]!.parts)) : null;
   let writing: Promise<WriteResult> = Promise.resolve({ values: 0, deleted: 0 });
   try {
     for (let c = 0; c < chunks.length; c++) {
-      const chunk = chunks[c]!;
-      const read = await next!;
-      next = c + 1 < chunks.length ? quiet(query(chunks[c + 1]!)) : null;
-      addAggregateRows(days, read);
+      const { chunk } = chunks[c]!;
+      const reads = await next!;
+      next = c + 1 < chunks.length ? quiet(query(chunks[c + 1]!.parts)) : null;
+      for (const read of reads) {
+        if (read.facts) addAggregateRows(days, read.facts);
+        if (read.stored) addStoredDays(days, read.stored);
+      }
       const final = c === chunks.length - 1;
       const writes: PointWrite[] = [];
       for (const lane of lanes) {
         lane.rollUp(days, chunk);
         const w = lane.emit(final ? null : chunk.end);
+        if (w && w.grain === 'day') w.after = [markDaysQuery(w.from, w.to, states, basis)];
         if (w) writes.push(w);
       }
       const done = await writing;
@@ -162,6 +192,30 @@ export async function recompute(db: Kysely<Database>, config: MetricsConfig, ran
 function quiet<T>(promise: Promise<T>): Promise<T> {
   promise.catch(() => {});
   return promise;
+}
+
+interface PartRead {
+  facts?: AggregateRows;
+  stored?: StoredDays;
+}
+
+/** Where a day's sums come from: its facts, its stored day points, or nowhere (it never had a fact). */
+type DaySource = 'facts' | 'points' | 'none';
+
+interface DayPart extends Period {
+  source: DaySource;
+}
+
+/** The chunk as runs of days whose sums come from the same place. */
+function splitDays(chunk: Period, sourceOf: (day: DateString) => DaySource): DayPart[] {
+  const parts: DayPart[] = [];
+  for (let day = chunk.start; day <= chunk.end; day = addDays(day, 1)) {
+    const source = sourceOf(day);
+    const last = parts.at(-1);
+    if (last && last.source === source) last.end = day;
+    else parts.push({ start: day, end: day, source });
+  }
+  return parts;
 }
 
 function dayChunks(from: DateString, to: DateString, days: number): Period[] {

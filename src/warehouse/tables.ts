@@ -79,6 +79,7 @@ export interface Database {
   quarantine: QuarantineTable;
   kpi_points: KpiPointsTable;
   kpi_values: KpiValuesTable;
+  kpi_days: KpiDaysTable;
   goal_snapshots: GoalSnapshotsTable;
   okr_snapshots: OkrSnapshotsTable;
   alert_instances: AlertInstancesTable;
@@ -104,6 +105,17 @@ export interface KpiPointsTable {
   kpis: string[];
   vals: number[];
   computed_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+/**
+ * Per date, the version of its facts (bumped by triggers on every write to metric_facts) and
+ * the version and basis its stored day points were computed from; see migration 006.
+ */
+export interface KpiDaysTable {
+  date: DateString;
+  facts_version: ColumnType<number, number | undefined, number>;
+  points_version: number | null;
+  basis: string | null;
 }
 
 /** The view over kpi_points with one row per KPI value; read-only. */

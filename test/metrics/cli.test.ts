@@ -144,12 +144,14 @@ describe.each(warehouseKinds)('kpi recompute and kpi report on %s', (kind) => {
     expect(full.code).toBe(0);
     expect(full.stdout).toMatch(/^recomputed every fact \(2026-03-02\.\.2026-03-09\)\n/);
     expect(full.stdout).toMatch(/│ week +│ 2 +│ 2026-03-02 │ 2026-03-09 │/);
-    expect(full.stdout).toMatch(/\nwrote [\d,]+ KPI values, replacing 0, in \d/);
+    expect(full.stdout).toMatch(/\nsummed the facts of 90 days\nwrote [\d,]+ KPI values, replacing 0, in \d/);
 
     const part = await run(setup, ['recompute', '--config', 'kpi.yaml', '--from', '2026-03-09', '--to', '2026-03-09']);
     expect(part.code).toBe(0);
     expect(part.stdout).toMatch(/^recomputed the periods touching 2026-03-09\.\.2026-03-09\n/);
     expect(part.stdout).toMatch(/│ month +│ 1 +│ 2026-03-01 │ 2026-03-01 │/);
+    // The facts of the changed day are summed again; March's other days with facts come from their stored day points.
+    expect(part.stdout).toContain('\nsummed the facts of 1 day, 7 days from their stored day points\n');
   });
 
   it('exits 2 on bad arguments', async () => {

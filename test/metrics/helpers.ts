@@ -31,6 +31,12 @@ export const GA4: Source = { connector: 'ga4', account: 'prop', campaign: '', ch
 export const SHOP: Source = { connector: 'shop', account: 'store', campaign: '', channel: '', currency: 'USD' };
 export const MAIL: Source = { connector: 'mailchimp', account: 'list', campaign: 'newsletter', channel: 'email' };
 export const GSC: Source = { connector: 'gsc', account: 'site', campaign: '', channel: 'organic_search' };
+/** Two USD search campaigns on one account and a EUR social one on another: what recompute tests restate. */
+export const CAMPAIGNS: readonly Source[] = [
+  { connector: 'gads', account: 'us', campaign: 'a', channel: 'paid_search', currency: 'USD' },
+  { connector: 'gads', account: 'us', campaign: 'b', channel: 'paid_search', currency: 'USD' },
+  { connector: 'meta', account: 'eu', campaign: 'c', channel: 'paid_social', currency: 'EUR' },
+];
 
 /**
  * Two days (Monday 2026-03-02 and Tuesday 2026-03-03) with different ratios on each day,

@@ -4,13 +4,9 @@ import { recompute } from '../../src/metrics/index.ts';
 import { addDays } from '../../src/metrics/periods.ts';
 import { replaceSlice, upsertFacts, type MetricRow, type Warehouse } from '../../src/warehouse/index.ts';
 import { testWarehouse, warehouseKinds } from '../helpers/warehouse.ts';
-import { ADS, clearWarehouse, facts, kpi, kpiRows, metricsConfig } from './helpers.ts';
+import { ADS, CAMPAIGNS, clearWarehouse, facts, kpi, kpiRows, metricsConfig } from './helpers.ts';
 
-const sources = [
-  { connector: 'gads', account: 'us', campaign: 'a', channel: 'paid_search', currency: 'USD' },
-  { connector: 'gads', account: 'us', campaign: 'b', channel: 'paid_search', currency: 'USD' },
-  { connector: 'meta', account: 'eu', campaign: 'c', channel: 'paid_social', currency: 'EUR' },
-];
+const sources = CAMPAIGNS;
 
 /** 2026-03-25 .. 2026-04-08: across a month, a quarter and three week boundaries. */
 function dataset(): MetricRow[] {

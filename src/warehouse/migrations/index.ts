@@ -4,6 +4,7 @@ import * as m002 from './002-kpis.ts';
 import * as m003 from './003-source-files.ts';
 import * as m004 from './004-alerts.ts';
 import * as m005 from './005-kpi-points.ts';
+import * as m006 from './006-kpi-days.ts';
 
 /**
  * Migrations are imported, not read from a folder at run time, so they work the same from
@@ -15,6 +16,7 @@ const migrations: Record<string, Migration> = {
   '003-source-files': m003,
   '004-alerts': m004,
   '005-kpi-points': m005,
+  '006-kpi-days': m006,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,0 +1,90 @@
+import { sql, type Kysely, type RawBuilder } from 'kysely';
+import type { Database, DateString } from '../warehouse/index.ts';
+import { pointKey, type Dimension, type PointStore, type Reporting } from './aggregate.ts';
+
+/**
+ * Which days' stored day points still match their facts (see migration 006): an incremental
+ * recompute takes the sums of those days from their points rather than from the facts, and
+ * so sums only the facts of the days that changed.
+ *
+ * A stored value is the double the full recompute computed from the same facts, and is read
+ * back as that double, so weeks and months rolled up from it are the same to the bit.
+ */
+
+export interface DayState {
+  factsVersion: number;
+  pointsVersion: number | null;
+  basis: string | null;
+}
+
+/** What a day's base sums depend on besides its facts: the money conversion. */
+export function basisOf(reporting: Reporting): string {
+  const rates = Object.entries(reporting.fxRates).sort(([a], [b]) => a.localeCompare(b));
+  return JSON.stringify([reporting.currency, rates]);
+}
+
+/** The state of each date in [from, to] that has one; a date without one has never had its facts written. */
+export async function loadDayStates(db: Kysely<Database>, from: DateString, to: DateString): Promise<Map<DateString, DayState>> {
+  const rows = await db.selectFrom('kpi_days').select(['date', 'facts_version', 'points_version', 'basis']).where('date', '>=', from).where('date', '<=', to).execute();
+  return new Map(rows.map((r) => [r.date, { factsVersion: Number(r.facts_version), pointsVersion: r.points_version === null ? null : Number(r.points_version), basis: r.basis }]));
+}
+
+/** Whether a day's stored points can stand in for its facts. */
+export function isCurrent(state: DayState | undefined, basis: string): boolean {
+  return state !== undefined && state.pointsVersion === state.factsVersion && state.basis === basis;
+}
+
+/**
+ * Records that the day points of [from, to] were computed from the facts versions read
+ * before their facts were (a date without a state counts as version 0). Runs in the
+ * transaction that writes the points. A write to the facts in between has bumped the
+ * version past the one recorded here, so the day reads as changed until recomputed again.
+ */
+export function markDaysQuery(from: DateString, to: DateString, states: ReadonlyMap<DateString, DayState>, basis: string): RawBuilder<unknown> {
+  const seen = [...states].filter(([date]) => date >= from && date <= to).map(([date, s]) => ({ d: date, v: s.factsVersion }));
+  return sql`
+    insert into kpi_days (date, facts_version, points_version, basis)
+    select d.day::date, 0, coalesce(s.v, 0), ${basis}
+    from generate_series(${from}::date, ${to}::date, interval '1 day') as d(day)
+    left join json_to_recordset(${JSON.stringify(seen)}::json) as s(d date, v bigint) on s.d = d.day::date
+    on conflict (date) do update set points_version = excluded.points_version, basis = excluded.basis
+  `;
+}
+
+interface StoredRow {
+  p: DateString;
+  d: string;
+  v: string;
+  [metric: `m${number}`]: number | null;
+}
+
+/** Day points read but not yet added to a store (recompute reads the next chunk while it evaluates this one). */
+export interface StoredDays {
+  rows: StoredRow[];
+  /** The store slot of each m<k> column. */
+  slots: number[];
+}
+
+/** The base sums of the days in [from, to] as stored in their day points: each base metric is a KPI whose value is its sum. */
+export async function readStoredDays(db: Kysely<Database>, store: PointStore, from: DateString, to: DateString): Promise<StoredDays> {
+  const metrics = store.metrics.map((m, i) => ({ m, slot: store.slot(i, 0) })).filter(({ m }) => !m.startsWith('\u0000'));
+  if (metrics.length === 0) return { rows: [], slots: [] };
+  const { rows } = await sql<StoredRow>`
+    select period_start as p, dimension as d, dimension_value as v,
+      ${sql.join(metrics.map(({ m }, k) => sql`vals[array_position(kpis, ${m}::text)] as ${sql.ref(`m${k}`)}`))}
+    from kpi_points
+    where grain = 'day' and period_start >= ${from}::date and period_start <= ${to}::date
+  `.execute(db);
+  return { rows, slots: metrics.map((m) => m.slot) };
+}
+
+/** Adds stored day sums at the unfiltered group's slots, as aggregate rows would have. */
+export function addStoredDays(store: PointStore, read: StoredDays): void {
+  for (const row of read.rows) {
+    const key = pointKey(row.d as Dimension, row.v);
+    for (let k = 0; k < read.slots.length; k++) {
+      const value = row[`m${k}`];
+      if (value !== null && value !== undefined) store.add(row.p, key, read.slots[k]!, Number(value));
+    }
+  }
+}
