@@ -225,7 +225,14 @@ export async function startApp(options: AppOptions): Promise<App> {
     } else {
       if (options.role && options.role !== 'all') log.info({ role: options.role }, 'no Redis configured: embedded mode runs everything; --role is ignored');
       const { startEmbedded } = await import('./jobs/embedded.ts');
-      app.embedded = startEmbedded({ connectors: config.connectors, handlers, log, retry: { attempts: 3, baseMs: 5_000 } });
+      const { memoryGate } = await import('./jobs/gate.ts');
+      app.embedded = startEmbedded({
+        connectors: config.connectors,
+        handlers,
+        log,
+        gate: memoryGate(config.jobs.sourceLimits as Record<string, number>),
+        retry: { attempts: config.jobs.attempts, baseMs: config.jobs.backoff },
+      });
     }
     // Every scheduler replica runs these: evaluation ticks and outbox claims make them safe
     // side by side, and without them stale data would go unnoticed when no sync runs at all.

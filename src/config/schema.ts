@@ -66,7 +66,11 @@ export const configSchema = z.strictObject({
   channels: channelsSchema.default({}),
   alerts: z.array(alertRuleSchema).default([]),
   alerting: alertingSchema.default(alertingSchema.parse({})),
-  /** Queue-mode job settings; what is left out keeps its default. */
+  /**
+   * Job settings; what is left out keeps its default. Embedded mode (no Redis) uses attempts
+   * and backoff for the recompute → evaluate → notify chain after a sync (a failed sync waits
+   * for its next tick) and sourceLimits; syncConcurrency is per queue worker.
+   */
   jobs: z
     .strictObject({
       /** Sync jobs one worker process runs at once, across connectors. */

@@ -15,6 +15,8 @@ export interface EmbeddedOptions {
   gate?: SyncGate;
   /** Retries of recompute/evaluate/notify; a failed sync is retried by the next tick. */
   retry?: RetryPolicy;
+  /** How long a sync that finds its source type at its limit (see memoryGate) waits before trying again. */
+  sourceWaitMs?: number;
 }
 
 export interface Embedded {
@@ -51,7 +53,13 @@ export function startEmbedded(options: EmbeddedOptions): Embedded {
     // Unique per run: the gate lets the same job id in twice (that is how a retry takes over).
     const jobId = `${trigger}.${connector.name}.${at.toISOString()}.${++seq}`;
     const jobLog = log.child({ connector: connector.name, jobId });
-    const outcome = await claimedSync(handlers, gate, connector, { connector: connector.name, trigger }, { jobId, signal: shutdown.signal, log: jobLog });
+    let outcome = await claimedSync(handlers, gate, connector, { connector: connector.name, trigger }, { jobId, signal: shutdown.signal, log: jobLog });
+    // A source at its limit is another connector's sync, not this one's: wait for a slot, as a
+    // queued job would, rather than lose the tick.
+    while (outcome === 'source-full' && !stopping) {
+      await new Promise((resolve) => setTimeout(resolve, options.sourceWaitMs ?? 2_000));
+      outcome = await claimedSync(handlers, gate, connector, { connector: connector.name, trigger }, { jobId, signal: shutdown.signal, log: jobLog });
+    }
     if (typeof outcome === 'string') {
       jobLog.info({ reason: outcome }, 'tick skipped');
       return null;

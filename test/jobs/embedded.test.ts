@@ -124,3 +124,57 @@ describe('runCycle (kpi run --once)', () => {
     if (typeof held !== 'string') await held.release();
   });
 });
+
+describe('embedded mode with the config\'s job settings', () => {
+  it('a source at its limit makes the other connectors of its type wait for a slot, not lose their tick', async () => {
+    let active = 0;
+    let maxActive = 0;
+    const { config, handlers } = setup([{ name: 'one' }, { name: 'two' }, { name: 'three' }], {
+      dayDelayMs: 50,
+      onRead: (_name, phase) => {
+        active += phase === 'start' ? 1 : -1;
+        maxActive = Math.max(maxActive, active);
+      },
+    });
+    const embedded = startEmbedded({ connectors: config.connectors, handlers, log, gate: memoryGate({ csv: 1 }), sourceWaitMs: 20 });
+    try {
+      const outcomes = await Promise.all(['one', 'two', 'three'].map((name) => embedded.trigger(name)));
+      expect(outcomes.map((o) => o?.ok)).toEqual([true, true, true]);
+      expect(maxActive).toBe(1);
+      for (const name of ['one', 'two', 'three']) expect(await factsOf(wh.db, name)).toEqual(expectedFacts(name, window()));
+    } finally {
+      await embedded.stop(1_000);
+    }
+  });
+
+  it('retries the steps after a sync as often as jobs.attempts says, then gives up', async () => {
+    for (const [attempts, failures, expected] of [
+      [3, 2, ['fail', 'fail', 'recompute', 'goals']],
+      [2, 2, ['fail', 'fail']],
+    ] as const) {
+      await sql`truncate metric_facts, checkpoints, sync_runs, quarantine`.execute(wh.db);
+      const config = parseConfig(configYaml({ connectors: [{ name: `flaky${attempts}` }] }), 'kpi.yaml', { env: {} });
+      const events: string[] = [];
+      let left: number = failures;
+      const metrics: MetricsEngine = {
+        recompute: async () => {
+          if (left-- > 0) {
+            events.push('fail');
+            throw new Error('database restarting');
+          }
+          events.push('recompute');
+        },
+        evaluateGoals: async () => void events.push('goals'),
+      };
+      const handlers = createPipelineHandlers({ config, db: wh.db, log, connectors: { csv: scriptedConnector({}) }, metrics });
+      const embedded = startEmbedded({ connectors: config.connectors, handlers, log, retry: { attempts, baseMs: 5 } });
+      try {
+        expect((await embedded.trigger(`flaky${attempts}`))?.ok).toBe(true);
+        await embedded.idle();
+        expect(events).toEqual(expected);
+      } finally {
+        await embedded.stop(1_000);
+      }
+    }
+  });
+});
