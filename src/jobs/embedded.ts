@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { ConnectorConfig } from '../connectors/index.ts';
 import { TransientError, errorMessage } from '../errors.ts';
@@ -38,6 +39,8 @@ export function startEmbedded(options: EmbeddedOptions): Embedded {
   const log = options.log.child({ mode: 'embedded' });
   const gate = options.gate ?? memoryGate();
   const shutdown = new AbortController();
+  // Every running sync listens on it, and more than ten may run at once.
+  setMaxListeners(0, shutdown.signal);
   const active = new Set<Promise<unknown>>();
   let downstream: Promise<void> = Promise.resolve();
   let stopping = false;

@@ -1,5 +1,6 @@
 import type { ConnectorConfig } from '../connectors/index.ts';
 import { isConfigError } from '../errors.ts';
+import { linkSignals } from '../signals.ts';
 import { isPass, type GateRefusal, type SyncGate } from './gate.ts';
 import type { DateRange, PipelineHandlers, SyncContext, SyncJob, SyncOutcome } from './types.ts';
 
@@ -13,10 +14,11 @@ export async function claimedSync(
 ): Promise<SyncOutcome | GateRefusal> {
   const entry = await gate.enter({ connector: connector.name, source: connector.type, job: ctx.jobId });
   if (!isPass(entry)) return entry;
+  const linked = linkSignals(entry.signal, ctx.signal);
   try {
-    const signal = ctx.signal ? AbortSignal.any([entry.signal, ctx.signal]) : entry.signal;
-    return await handlers.sync(job, { ...ctx, signal, exclusive: true });
+    return await handlers.sync(job, { ...ctx, signal: linked.signal ?? entry.signal, exclusive: true });
   } finally {
+    linked.dispose();
     await entry.release();
   }
 }

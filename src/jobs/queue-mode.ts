@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { Redis } from 'ioredis';
 import type { Worker } from 'bullmq';
 import type { ConnectorConfig } from '../connectors/index.ts';
@@ -87,6 +88,8 @@ export async function startQueueMode(options: QueueModeOptions): Promise<QueueMo
   }
 
   const shutdown = new AbortController();
+  // Every running sync listens on it, and more than ten may run at once.
+  setMaxListeners(0, shutdown.signal);
   let workers: Worker[] = [];
   let active = new Set<Promise<unknown>>();
   if (role !== 'scheduler') {

@@ -3,6 +3,7 @@ import type { ConnectorConfig } from '../connectors/index.ts';
 import { errorMessage, isConfigError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { redactSecrets } from '../secrets.ts';
+import { linkSignals } from '../signals.ts';
 import { isPass, type SyncGate } from './gate.ts';
 import { chainKey, stepJobId } from './ids.ts';
 import type { EvaluateData, NotifyData, PipelineQueues, QueueTuning, RecomputeData } from './queues.ts';
@@ -104,9 +105,11 @@ export function startWorkers(deps: WorkerDeps): { workers: Worker[]; active: Set
       throw new DelayedError();
     }
     let outcome;
+    const linked = linkSignals(entry.signal, shutdown);
     try {
-      outcome = await handlers.sync(data, { jobId: job.id!, signal: AbortSignal.any([entry.signal, shutdown]), exclusive: true, log });
+      outcome = await handlers.sync(data, { jobId: job.id!, signal: linked.signal, exclusive: true, log });
     } finally {
+      linked.dispose();
       await entry.release();
     }
     if (outcome.touched) {

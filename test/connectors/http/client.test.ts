@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { createHttpClient, HttpConfigError, HttpTransientError, type HttpClientOptions } from '../../../src/connectors/shared/http/index.ts';
 import { ConfigError, isConfigError, isTransientError, TransientError } from '../../../src/errors.ts';
@@ -196,6 +197,27 @@ describe('timeouts and cancellation', () => {
     expect(err.message).toBe('shutting down');
     expect(server.requests).toHaveLength(1);
     expect(http.stats.byStatus.cancelled).toBe(1);
+  });
+
+  it('leaves no listener on a long-lived signal once its requests are done, however many it made', async () => {
+    const server = await serve((_req, res) => json(res, 200, {}));
+    const sync = new AbortController();
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => void warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const http = createHttpClient({ baseURL: server.url, logger: captureLogs().logger, signal: sync.signal });
+      const perCall = new AbortController();
+      for (let i = 0; i < 15; i++) await http.get('/x', { signal: perCall.signal });
+      await Promise.all(Array.from({ length: 15 }, () => http.get('/x')));
+      // The client's own link, whatever the number of requests.
+      expect(getEventListeners(sync.signal, 'abort')).toHaveLength(1);
+      expect(getEventListeners(perCall.signal, 'abort')).toHaveLength(0);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 
   it('does not start when the signal is already aborted', async () => {

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import axios, { type AxiosResponse } from 'axios';
 import { ConfigError, isTransientError } from '../../../errors.ts';
 import { logger as rootLogger, type Logger } from '../../../log.ts';
 import { redactSecrets } from '../../../secrets.ts';
+import { linkSignals } from '../../../signals.ts';
 import { HttpConfigError, HttpTransientError } from './errors.ts';
 import { type RateLimit, Semaphore, TokenBucket } from './limits.ts';
 import { apiErrorMessage, loggablePath, scrubText } from './redact.ts';
@@ -123,6 +125,10 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   const now = options.now ?? Date.now;
   const log = (options.logger ?? rootLogger()).child({ component: 'http', ...(options.name ? { client: options.name } : {}) });
   const stats: HttpStats = { requests: 0, retries: 0, failures: 0, byStatus: {} };
+  // One listener on the caller's signal for the whole client; each request in flight listens
+  // on this one, which this client owns, so many requests at once are not mistaken for a leak.
+  const clientSignal = linkSignals(options.signal, new AbortController().signal).signal!;
+  setMaxListeners(0, clientSignal);
   const count = (key: string): void => {
     stats.byStatus[key] = (stats.byStatus[key] ?? 0) + 1;
   };
@@ -173,7 +179,8 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
     const path = loggablePath(url);
     const what = `${method} ${host}${redactSecrets(url.pathname)}`;
     const requestId = randomUUID();
-    const signal = anySignal(options.signal, req.signal);
+    const linked = linkSignals(clientSignal, req.signal);
+    const signal = linked.signal;
     const classify = req.classify ?? options.classify;
     const responseType = req.responseType ?? 'json';
     const timeoutMs = req.timeoutMs ?? options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -207,6 +214,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
           'X-Request-Id': requestId,
         };
         const deadline = new AbortController();
+        const requestSignal = linkSignals(signal, deadline.signal);
         let timedOut = false;
         const timer = setTimeout(() => {
           timedOut = true;
@@ -220,7 +228,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
             url: url.href,
             headers,
             data: body.data,
-            signal: signal ? AbortSignal.any([signal, deadline.signal]) : deadline.signal,
+            signal: requestSignal.signal,
           });
         } catch (err) {
           const durationMs = Math.round(performance.now() - started);
@@ -239,6 +247,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
           throw new HttpTransientError(`${what} ${detail}`);
         } finally {
           clearTimeout(timer);
+          requestSignal.dispose();
         }
 
         const durationMs = Math.round(performance.now() - started);
@@ -338,6 +347,8 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
         });
       }
       throw err;
+    } finally {
+      linked.dispose();
     }
   }
 
@@ -401,10 +412,6 @@ function plainHeaders(headers: AxiosResponse['headers']): Record<string, string>
 
 function normalize(result: Classification): { verdict: Verdict; retryAfterMs?: number; message?: string } | undefined {
   return typeof result === 'string' ? { verdict: result } : result;
-}
-
-function anySignal(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortSignal | undefined {
-  return a && b ? AbortSignal.any([a, b]) : (a ?? b);
 }
 
 /** Code and message only: axios errors also carry the request's headers and full URL. */
