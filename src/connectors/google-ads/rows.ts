@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { channelFromAdNetwork } from '../../metrics/vocabulary.ts';
-import type { DateWindow, FactValue, StreamInfo } from '../shared/connector.ts';
+import { factValue, type DateWindow, type FactValue, type StreamInfo } from '../shared/connector.ts';
 
 /** Ordered by date so the stream hands days over in order; the window bounds the rows. */
 export function reportQuery(window: DateWindow): string {
@@ -51,13 +51,11 @@ export function normalizeAdsRow(r: AdsRow, info: StreamInfo): FactValue[] {
   const campaign = r.campaign.name;
   const channel = channelFromAdNetwork(r.segments.adNetworkType);
   const m = r.metrics;
-  // Plain literals, not { ...base, metric, ... }: V8 builds a spread-plus-new-keys literal on a
-  // slow path, about 80× slower, and this runs five times for every row a sync reads.
   return [
-    { date, campaign, channel, metric: 'impressions', value: m.impressions, currency: null },
-    { date, campaign, channel, metric: 'clicks', value: m.clicks, currency: null },
-    { date, campaign, channel, metric: 'spend', value: m.costMicros / 1e6, currency: info.currency },
-    { date, campaign, channel, metric: 'conversions', value: m.conversions, currency: null },
-    { date, campaign, channel, metric: 'conversion_value', value: m.conversionsValue, currency: info.currency },
+    factValue(date, campaign, channel, 'impressions', m.impressions, null),
+    factValue(date, campaign, channel, 'clicks', m.clicks, null),
+    factValue(date, campaign, channel, 'spend', m.costMicros / 1e6, info.currency),
+    factValue(date, campaign, channel, 'conversions', m.conversions, null),
+    factValue(date, campaign, channel, 'conversion_value', m.conversionsValue, info.currency),
   ];
 }

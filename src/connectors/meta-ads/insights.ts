@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DataError } from '../../errors.ts';
-import type { DateWindow, FactValue, StreamInfo } from '../shared/connector.ts';
+import { factValue, type DateWindow, type FactValue, type StreamInfo } from '../shared/connector.ts';
 import type { MetaAdsConfig } from './config.ts';
 
 export const INSIGHT_FIELDS = ['campaign_id', 'campaign_name', 'impressions', 'reach', 'clicks', 'spend', 'actions', 'action_values', 'date_start', 'date_stop'];
@@ -44,18 +44,19 @@ function sumOf(list: Insight['actions'], types: readonly string[]): number {
 
 export function normalizeInsight(r: Insight, info: StreamInfo, config: Pick<MetaAdsConfig, 'actions' | 'actionValues'>): FactValue[] {
   if (r.date_start !== r.date_stop) throw new DataError(`insight covers ${r.date_start}..${r.date_stop}; expected one day (time_increment=1)`);
-  const base = { date: r.date_start, campaign: r.campaign_name, channel: 'paid_social' };
+  const date = r.date_start;
+  const campaign = r.campaign_name;
   const out: FactValue[] = [
-    { ...base, metric: 'impressions', value: r.impressions, currency: null },
+    factValue(date, campaign, 'paid_social', 'impressions', r.impressions, null),
     // Reach counts people per day; summed over days it is an upper bound (see the vocabulary).
-    { ...base, metric: 'reach', value: r.reach, currency: null },
-    { ...base, metric: 'clicks', value: r.clicks, currency: null },
-    { ...base, metric: 'spend', value: r.spend, currency: info.currency },
+    factValue(date, campaign, 'paid_social', 'reach', r.reach, null),
+    factValue(date, campaign, 'paid_social', 'clicks', r.clicks, null),
+    factValue(date, campaign, 'paid_social', 'spend', r.spend, info.currency),
   ];
-  for (const [metric, types] of Object.entries(config.actions)) out.push({ ...base, metric, value: sumOf(r.actions, types), currency: null });
+  for (const [metric, types] of Object.entries(config.actions)) out.push(factValue(date, campaign, 'paid_social', metric, sumOf(r.actions, types), null));
   for (const [metric, types] of Object.entries(config.actionValues)) {
     // Rounded so that 0.1 + 0.2 does not reach the warehouse as 0.30000000000000004.
-    out.push({ ...base, metric, value: Math.round(sumOf(r.action_values, types) * 1e6) / 1e6, currency: info.currency });
+    out.push(factValue(date, campaign, 'paid_social', metric, Math.round(sumOf(r.action_values, types) * 1e6) / 1e6, info.currency));
   }
   return out;
 }

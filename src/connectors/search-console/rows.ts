@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { FactValue } from '../shared/connector.ts';
+import { factValue, type FactValue } from '../shared/connector.ts';
 
 /** One searchAnalytics row of a date × query × page report, keyed by name for the schema and quarantine. */
 export function rowRecord(row: { keys?: unknown; clicks?: unknown; impressions?: unknown; position?: unknown }): Record<string, unknown> {
@@ -25,11 +25,11 @@ export type SearchRecord = z.infer<typeof searchRecordSchema>;
  * pages, days or queries and divided by summed impressions it gives the right average.
  */
 export function normalizeSearch(r: SearchRecord, dimension: 'query' | 'page'): FactValue[] {
-  const base = { date: r.date, campaign: r[dimension], channel: 'organic_search', currency: null };
+  const campaign = r[dimension];
   return [
-    { ...base, metric: 'search_clicks', value: r.clicks },
-    { ...base, metric: 'search_impressions', value: r.impressions },
+    factValue(r.date, campaign, 'organic_search', 'search_clicks', r.clicks, null),
+    factValue(r.date, campaign, 'organic_search', 'search_impressions', r.impressions, null),
     // Rounded so float noise (6.53 × 2400 = 15672.000000000002) does not reach the warehouse.
-    { ...base, metric: 'search_position_sum', value: Math.round(r.position * r.impressions * 1e6) / 1e6 },
+    factValue(r.date, campaign, 'organic_search', 'search_position_sum', Math.round(r.position * r.impressions * 1e6) / 1e6, null),
   ];
 }

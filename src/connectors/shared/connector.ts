@@ -27,6 +27,15 @@ export interface FactValue {
   currency?: string | null;
 }
 
+/**
+ * A fact as a plain literal of one shape. Normalizers that wrote `{ ...base, metric, value }`
+ * paid for V8's slow path for a spread followed by new keys, about 80× slower, several times
+ * for every record a sync reads.
+ */
+export function factValue(date: DateString, campaign: string, channel: string, metric: string, value: number, currency: string | null): FactValue {
+  return { date, campaign, channel, metric, value, currency };
+}
+
 export interface ReadContext {
   log: Logger;
   signal: AbortSignal;
