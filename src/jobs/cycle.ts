@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { ConnectorConfig } from '../connectors/index.ts';
 import type { Logger } from '../log.ts';
 import type { GateRefusal, SyncGate } from './gate.ts';
@@ -37,6 +38,9 @@ const SOURCE_FULL_POLL_MS = 500;
 /** `kpi run --once`: every enabled connector, then one chain over everything they touched. */
 export async function runCycle(options: CycleOptions): Promise<CycleReport> {
   const started = (options.now?.() ?? new Date()).toISOString();
+  // A job id of its own per cycle, even under a fixed clock (the demo's): a sync takes the
+  // runs of an earlier attempt of its job id as its own to carry into the chain.
+  const cycleId = randomUUID().slice(0, 8);
   const enabled = options.connectors.filter((c) => c.enabled);
   const syncs: CycleSync[] = [];
   let next = 0;
@@ -45,7 +49,7 @@ export async function runCycle(options: CycleOptions): Promise<CycleReport> {
       const c = enabled[next++]!;
       const t0 = Date.now();
       const attempt = () =>
-        claimedSync(options.handlers, options.gate, c, { connector: c.name, trigger: 'once' }, { jobId: `once.${c.name}.${started}`, ...(options.signal ? { signal: options.signal } : {}) });
+        claimedSync(options.handlers, options.gate, c, { connector: c.name, trigger: 'once' }, { jobId: `once.${c.name}.${started}.${cycleId}`, ...(options.signal ? { signal: options.signal } : {}) });
       let result = await attempt();
       // A full source frees a slot when one of its syncs ends; a busy connector is left alone.
       while (result === 'source-full') {

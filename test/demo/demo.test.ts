@@ -69,6 +69,9 @@ describe('kpi demo', () => {
     const firstRead = [...first.stdout.matchAll(/succeeded: (\d+) read/g)].reduce((s, m) => s + Number(m[1]), 0);
     const secondRead = [...second.stdout.matchAll(/succeeded: (\d+) read/g)].reduce((s, m) => s + Number(m[1]), 0);
     expect(secondRead).toBeLessThan(firstRead / 5);
+    // Nothing changed, so nothing is recomputed.
+    expect(first.stdout).toMatch(/^  recomputed KPIs for /m);
+    expect(second.stdout).not.toMatch(/recomputed KPIs/);
   });
 
   it('fires the alerts the data set calls for and delivers them to the local Slack and SMTP catcher', () => {
