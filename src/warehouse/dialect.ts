@@ -1,6 +1,6 @@
+import { PostgresAdapter, PostgresDialect, sql, type DialectAdapter, type PostgresDialectConfig, type DatabaseIntrospector, type DatabaseMetadata, type DatabaseMetadataOptions, type Kysely, type SchemaMetadata, type TableMetadata } from 'kysely';
 import type pg from 'pg';
 import { poolBulkLoader, type BulkLoader } from './copy.ts';
-import { PostgresAdapter, PostgresDialect, sql, type DialectAdapter, type PostgresDialectConfig, type DatabaseIntrospector, type DatabaseMetadata, type DatabaseMetadataOptions, type Kysely, type SchemaMetadata, type TableMetadata } from 'kysely';
 
 /**
  * Kysely's Postgres introspector scans every schema of the database and calls
