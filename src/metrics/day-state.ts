@@ -1,6 +1,7 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Database, DateString } from '../warehouse/index.ts';
 import { pointKey, type Dimension, type PointStore, type Reporting } from './aggregate.ts';
+import { ABSENT_METRIC } from './evaluate.ts';
 
 /**
  * Which days' stored day points still match their facts (see migration 006): an incremental
@@ -67,7 +68,7 @@ export interface StoredDays {
 
 /** The base sums of the days in [from, to] as stored in their day points: each base metric is a KPI whose value is its sum. */
 export async function readStoredDays(db: Kysely<Database>, store: PointStore, from: DateString, to: DateString): Promise<StoredDays> {
-  const metrics = store.metrics.map((m, i) => ({ m, slot: store.slot(i, 0) })).filter(({ m }) => !m.startsWith('\u0000'));
+  const metrics = store.metrics.map((m, i) => ({ m, slot: store.slot(i, 0) })).filter(({ m }) => m !== ABSENT_METRIC);
   if (metrics.length === 0) return { rows: [], slots: [] };
   const { rows } = await sql<StoredRow>`
     select period_start as p, dimension as d, dimension_value as v,

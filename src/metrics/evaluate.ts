@@ -33,7 +33,7 @@ interface Node {
 
 const ALL_METRICS: readonly string[] = baseMetrics.map((m) => m.name);
 /** The slot of metrics a plan knows have no data; no fact is ever named this. */
-const ABSENT = '\u0000absent';
+export const ABSENT_METRIC = '\u0000absent';
 
 /**
  * Which sums a set of KPIs needs and how to turn them into values. A KPI's own filter
@@ -64,7 +64,7 @@ export class EvaluationPlan {
     this.#catalogue = catalogue;
     if (present) {
       const kept = ALL_METRICS.filter((m) => present.has(m));
-      this.metrics = [...kept, ABSENT];
+      this.metrics = [...kept, ABSENT_METRIC];
       this.#metricIndex = new Map(ALL_METRICS.map((m) => [m, present.has(m) ? kept.indexOf(m) : kept.length]));
     } else {
       this.metrics = ALL_METRICS;

@@ -1,5 +1,5 @@
-import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
-import { BinaryCopyWriter, bulkLoaderOf, type BulkLoader, type Database, type DateString } from '../warehouse/index.ts';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { BinaryCopyWriter, bulkLoaderOf, type BulkLoader, type Database, type DateString, type Executor } from '../warehouse/index.ts';
 import type { Grain } from './periods.ts';
 
 /**
@@ -7,8 +7,6 @@ import type { Grain } from './periods.ts';
  * holding all its KPI values. On a Postgres server they go by COPY in binary; PGlite has no
  * COPY FROM STDIN, so there they go as JSON through an insert.
  */
-
-type Executor = Kysely<Database> | Transaction<Database>;
 
 /** The points of one grain's finished periods, ready to replace what is stored for them. */
 export interface PointWrite {

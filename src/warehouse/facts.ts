@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import type { Database, DateString } from './tables.ts';
+import type { Database, DateString, Executor } from './tables.ts';
 import { escapeArrayText } from './unnest.ts';
 
 /** One base-metric value: what every connector's normalize step produces. */
@@ -26,7 +26,6 @@ export interface WriteResult {
 
 const DEFAULT_BATCH = 5_000;
 
-type Executor = Kysely<Database> | Transaction<Database>;
 
 /**
  * Base metrics are additive, so rows that land on one key (two pages of one day, a

@@ -1,4 +1,4 @@
-import type { ColumnType, Generated, Selectable } from 'kysely';
+import type { ColumnType, Generated, Kysely, Selectable, Transaction } from 'kysely';
 
 /** A date as YYYY-MM-DD; the reporting date in the account's time zone. */
 export type DateString = string;
@@ -88,6 +88,9 @@ export interface Database {
   alert_silences: AlertSilencesTable;
   digest_sends: DigestSendsTable;
 }
+
+/** The warehouse or a transaction on it: what a function that runs statements accepts. */
+export type Executor = Kysely<Database> | Transaction<Database>;
 
 export type SyncRun = Selectable<SyncRunsTable>;
 export type MetricFact = Selectable<MetricFactsTable>;

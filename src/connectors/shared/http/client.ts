@@ -127,6 +127,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   const stats: HttpStats = { requests: 0, retries: 0, failures: 0, byStatus: {} };
   // One listener on the caller's signal for the whole client; each request in flight listens
   // on this one, which this client owns, so many requests at once are not mistaken for a leak.
+  // (Linked with a signal that never aborts, so it is a new one even without a caller's.)
   const clientSignal = linkSignals(options.signal, new AbortController().signal).signal!;
   setMaxListeners(0, clientSignal);
   const count = (key: string): void => {
