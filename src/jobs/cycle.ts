@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ConnectorConfig } from '../connectors/index.ts';
 import type { Logger } from '../log.ts';
 import type { GateRefusal, SyncGate } from './gate.ts';
-import { claimedSync, runDownstream, type Downstream } from './in-process.ts';
+import { claimedSyncWhenFree, runDownstream, type Downstream } from './in-process.ts';
 import { mergeRanges } from './ranges.ts';
 import type { PipelineHandlers, SyncOutcome } from './types.ts';
 
@@ -48,14 +48,15 @@ export async function runCycle(options: CycleOptions): Promise<CycleReport> {
     while (next < enabled.length) {
       const c = enabled[next++]!;
       const t0 = Date.now();
-      const attempt = () =>
-        claimedSync(options.handlers, options.gate, c, { connector: c.name, trigger: 'once' }, { jobId: `once.${c.name}.${started}.${cycleId}`, ...(options.signal ? { signal: options.signal } : {}) });
-      let result = await attempt();
       // A full source frees a slot when one of its syncs ends; a busy connector is left alone.
-      while (result === 'source-full') {
-        await new Promise((resolve) => setTimeout(resolve, SOURCE_FULL_POLL_MS));
-        result = await attempt();
-      }
+      const result = await claimedSyncWhenFree(
+        options.handlers,
+        options.gate,
+        c,
+        { connector: c.name, trigger: 'once' },
+        { jobId: `once.${c.name}.${started}.${cycleId}`, ...(options.signal ? { signal: options.signal } : {}) },
+        { pollMs: SOURCE_FULL_POLL_MS },
+      );
       const entry: CycleSync = typeof result === 'string' ? { connector: c.name, skipped: result, ms: Date.now() - t0 } : { connector: c.name, outcome: result, ms: Date.now() - t0 };
       if (entry.skipped) options.log.info({ connector: c.name }, 'connector is syncing in another process; skipped');
       syncs.push(entry);

@@ -5,7 +5,7 @@ import { TransientError, errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { redactSecrets } from '../secrets.ts';
 import { memoryGate, type SyncGate } from './gate.ts';
-import { claimedSync, runDownstream, type RetryPolicy } from './in-process.ts';
+import { claimedSyncWhenFree, runDownstream, type RetryPolicy } from './in-process.ts';
 import { settledWithin } from './settle.ts';
 import type { PipelineHandlers, SyncOutcome } from './types.ts';
 
@@ -56,13 +56,15 @@ export function startEmbedded(options: EmbeddedOptions): Embedded {
     // Unique per run: the gate lets the same job id in twice (that is how a retry takes over).
     const jobId = `${trigger}.${connector.name}.${at.toISOString()}.${++seq}`;
     const jobLog = log.child({ connector: connector.name, jobId });
-    let outcome = await claimedSync(handlers, gate, connector, { connector: connector.name, trigger }, { jobId, signal: shutdown.signal, log: jobLog });
-    // A source at its limit is another connector's sync, not this one's: wait for a slot, as a
-    // queued job would, rather than lose the tick.
-    while (outcome === 'source-full' && !stopping) {
-      await new Promise((resolve) => setTimeout(resolve, options.sourceWaitMs ?? 2_000));
-      outcome = await claimedSync(handlers, gate, connector, { connector: connector.name, trigger }, { jobId, signal: shutdown.signal, log: jobLog });
-    }
+    // A source at its limit is other connectors' syncs, not this one's: the tick waits for a slot.
+    const outcome = await claimedSyncWhenFree(
+      handlers,
+      gate,
+      connector,
+      { connector: connector.name, trigger },
+      { jobId, signal: shutdown.signal, log: jobLog },
+      { pollMs: options.sourceWaitMs ?? 2_000, stopped: () => stopping },
+    );
     if (typeof outcome === 'string') {
       jobLog.info({ reason: outcome }, 'tick skipped');
       return null;

@@ -23,6 +23,27 @@ export async function claimedSync(
   }
 }
 
+/**
+ * claimedSync, tried again every `pollMs` while the connector's source type is at its limit
+ * (other connectors' syncs hold every slot), as a queued job would wait for a slot; a busy
+ * connector is not waited for. Gives up, returning the refusal, once `stopped` says so.
+ */
+export async function claimedSyncWhenFree(
+  handlers: PipelineHandlers,
+  gate: SyncGate,
+  connector: ConnectorConfig,
+  job: SyncJob,
+  ctx: SyncContext & { jobId: string },
+  wait: { pollMs: number; stopped?: () => boolean },
+): Promise<SyncOutcome | GateRefusal> {
+  let outcome = await claimedSync(handlers, gate, connector, job, ctx);
+  while (outcome === 'source-full' && !wait.stopped?.()) {
+    await new Promise((resolve) => setTimeout(resolve, wait.pollMs));
+    outcome = await claimedSync(handlers, gate, connector, job, ctx);
+  }
+  return outcome;
+}
+
 export interface RetryPolicy {
   attempts: number;
   baseMs: number;

@@ -35,12 +35,35 @@ export interface PointBatch {
 
 export interface PointFormat {
   batch(grain: Grain): PointBatch;
-  /**
-   * One transaction per call: a reader sees a period's old points or its new ones, never a
-   * mix. Every point starting inside a written range goes first, so weeks stored with
-   * another first day (reporting.weekStart changed) do not linger next to the new ones.
-   */
-  write(db: Kysely<Database>, writes: readonly PointWrite[]): Promise<WriteResult>;
+  /** Runs `work` in one transaction, in which `insert` stores a write's points the format's way. */
+  transaction<T>(db: Kysely<Database>, work: (tx: PointTransaction) => Promise<T>): Promise<T>;
+}
+
+interface PointTransaction {
+  run<R>(query: RawBuilder<R>): Promise<R[]>;
+  insert(write: PointWrite): Promise<void>;
+}
+
+/**
+ * Replaces the stored points of each write's range with its points, in one transaction: a
+ * reader sees a period's old points or its new ones, never a mix. Every point starting inside
+ * a written range goes first, so weeks stored with another first day (reporting.weekStart
+ * changed) do not linger next to the new ones.
+ */
+export async function writePoints(db: Kysely<Database>, format: PointFormat, writes: readonly PointWrite[]): Promise<WriteResult> {
+  if (writes.length === 0) return { values: 0, deleted: 0 };
+  return format.transaction(db, async (tx) => {
+    let deleted = 0;
+    let values = 0;
+    for (const w of writes) {
+      const [gone] = await tx.run(deletePointsQuery([w.grain], w));
+      deleted += Number(gone?.n ?? 0);
+      if (w.rows.size > 0) await tx.insert(w);
+      for (const statement of w.after ?? []) await tx.run(statement);
+      values += w.rows.values;
+    }
+    return { values, deleted };
+  });
 }
 
 /** `kpis` in the order of the values recompute evaluates; `batchSize` is points per insert on PGlite. */
@@ -74,38 +97,51 @@ function copyFormat(bulk: BulkLoader, kpis: readonly string[]): PointFormat {
   const names = kpis.map((k) => Buffer.from(k));
   return {
     batch: (grain) => new CopyPoints(grain, names),
-    write: async (db, writes) => {
-      if (writes.length === 0) return { values: 0, deleted: 0 };
-      return bulk.transaction(async (session) => {
-        let deleted = 0;
-        let values = 0;
-        for (const w of writes) {
-          const [gone] = await session.execute(deletePointsQuery([w.grain], w).compile(db));
-          deleted += Number(gone?.n ?? 0);
+    transaction: (db, work) =>
+      bulk.transaction((session) =>
+        work({
+          run: (query) => session.execute(query.compile(db)),
           // This format made the batch.
-          const rows = w.rows as CopyPoints;
-          if (rows.size > 0) await session.copyIn(COPY_POINTS, rows.writer.finish());
-          for (const statement of w.after ?? []) await session.execute(statement.compile(db));
-          values += rows.values;
-        }
-        return { values, deleted };
-      });
-    },
+          insert: async (w) => void (await session.copyIn(COPY_POINTS, (w.rows as CopyPoints).writer.finish())),
+        }),
+      ),
   };
+}
+
+/** The values of a point worth storing (finite ones) and the KPIs they belong to, in reused arrays. */
+class FiniteValues {
+  readonly picks: Int32Array;
+  readonly vals: Float64Array;
+
+  constructor(size: number) {
+    this.picks = new Int32Array(size);
+    this.vals = new Float64Array(size);
+  }
+
+  /** Picks the finite values of `out`; how many there are. */
+  pick(out: ReadonlyArray<number | null>): number {
+    let count = 0;
+    for (let i = 0; i < out.length; i++) {
+      const v = out[i];
+      if (v === null || v === undefined || !Number.isFinite(v)) continue;
+      this.picks[count] = i;
+      this.vals[count] = v;
+      count++;
+    }
+    return count;
+  }
 }
 
 class CopyPoints implements PointBatch {
   readonly writer = new BinaryCopyWriter();
   values = 0;
-  readonly #picks: Int32Array;
-  readonly #vals: Float64Array;
+  readonly #finite: FiniteValues;
 
   constructor(
     readonly grain: Grain,
     readonly names: readonly Buffer[],
   ) {
-    this.#picks = new Int32Array(names.length);
-    this.#vals = new Float64Array(names.length);
+    this.#finite = new FiniteValues(names.length);
   }
 
   get size(): number {
@@ -113,16 +149,10 @@ class CopyPoints implements PointBatch {
   }
 
   add(start: DateString, end: DateString, dimension: string, value: string, out: ReadonlyArray<number | null>): void {
-    let count = 0;
-    for (let i = 0; i < out.length; i++) {
-      const v = out[i];
-      if (v === null || v === undefined || !Number.isFinite(v)) continue;
-      this.#picks[count] = i;
-      this.#vals[count] = v;
-      count++;
-    }
+    const f = this.#finite;
+    const count = f.pick(out);
     if (count === 0) return;
-    this.writer.row(7).text(this.grain).date(start).date(end).text(dimension).text(value).textArray(this.names, this.#picks, count).float8Array(this.#vals, count);
+    this.writer.row(7).text(this.grain).date(start).date(end).text(dimension).text(value).textArray(this.names, f.picks, count).float8Array(f.vals, count);
     this.values += count;
   }
 }
@@ -136,55 +166,51 @@ function jsonFormat(kpis: readonly string[], batchSize: number): PointFormat {
   const quoted = kpis.map((k) => JSON.stringify(k));
   return {
     batch: () => new JsonPoints(quoted),
-    write: async (db, writes) => {
-      if (writes.length === 0) return { values: 0, deleted: 0 };
-      return db.transaction().execute(async (trx) => {
-        let deleted = 0;
-        let values = 0;
-        for (const w of writes) {
-          deleted += await deletePoints(trx, [w.grain], w);
-          // This format made the batch.
-          const rows = w.rows as JsonPoints;
-          for (let at = 0; at < rows.size; at += batchSize) {
-            const batch = `[${rows.json.slice(at, at + batchSize).join(',')}]`;
-            await sql`
-              insert into kpi_points (grain, period_start, period_end, dimension, dimension_value, kpis, vals, computed_at)
-              select ${w.grain}, t.s, t.e, t.d, t.v, t.k, t.x, now()
-              from json_to_recordset(${batch}::json) as t(s date, e date, d text, v text, k text[], x float8[])
-            `.execute(trx);
-          }
-          for (const statement of w.after ?? []) await statement.execute(trx);
-          values += rows.values;
-        }
-        return { values, deleted };
-      });
-    },
+    transaction: (db, work) =>
+      db.transaction().execute((trx) =>
+        work({
+          run: async (query) => (await query.execute(trx)).rows,
+          insert: async (w) => {
+            // This format made the batch.
+            const rows = w.rows as JsonPoints;
+            for (let at = 0; at < rows.size; at += batchSize) {
+              const batch = `[${rows.json.slice(at, at + batchSize).join(',')}]`;
+              await sql`
+                insert into kpi_points (grain, period_start, period_end, dimension, dimension_value, kpis, vals, computed_at)
+                select ${w.grain}, t.s, t.e, t.d, t.v, t.k, t.x, now()
+                from json_to_recordset(${batch}::json) as t(s date, e date, d text, v text, k text[], x float8[])
+              `.execute(trx);
+            }
+          },
+        }),
+      ),
   };
 }
 
 class JsonPoints implements PointBatch {
   readonly json: string[] = [];
   values = 0;
+  readonly #finite: FiniteValues;
 
-  constructor(readonly quoted: readonly string[]) {}
+  constructor(readonly quoted: readonly string[]) {
+    this.#finite = new FiniteValues(quoted.length);
+  }
 
   get size(): number {
     return this.json.length;
   }
 
   add(start: DateString, end: DateString, dimension: string, value: string, out: ReadonlyArray<number | null>): void {
-    let kpis = '';
-    let vals = '';
-    let count = 0;
-    for (let i = 0; i < out.length; i++) {
-      const v = out[i];
-      if (v === null || v === undefined || !Number.isFinite(v)) continue;
-      kpis += count === 0 ? this.quoted[i] : `,${this.quoted[i]}`;
-      // String() is the shortest text that reads back as the same double (and valid JSON).
-      vals += count === 0 ? String(v) : `,${String(v)}`;
-      count++;
-    }
+    const f = this.#finite;
+    const count = f.pick(out);
     if (count === 0) return;
+    let kpis = this.quoted[f.picks[0]!]!;
+    // String() is the shortest text that reads back as the same double (and valid JSON).
+    let vals = String(f.vals[0]);
+    for (let k = 1; k < count; k++) {
+      kpis += `,${this.quoted[f.picks[k]!]}`;
+      vals += `,${String(f.vals[k])}`;
+    }
     this.json.push(`{"s":"${start}","e":"${end}","d":"${dimension}","v":${JSON.stringify(value)},"k":[${kpis}],"x":[${vals}]}`);
     this.values += count;
   }

@@ -6,7 +6,7 @@ import type { MetricsConfig } from './context.ts';
 import { EvaluationPlan, lookbackOf } from './evaluate.ts';
 import { NO_FILTER } from './filters.ts';
 import { addStoredDays, basisOf, isCurrent, loadDayStates, markDaysQuery, readStoredDays, type StoredDays } from './day-state.ts';
-import { deletePoints, pointFormat, type PointFormat, type PointWrite, type WriteResult } from './point-writes.ts';
+import { deletePoints, pointFormat, writePoints, type PointFormat, type PointWrite, type WriteResult } from './point-writes.ts';
 import { addDays, daysBetween, grains as allGrains, isDateString, periodEnd, periodsBetween, periodStart, shiftPeriod, type Grain, type Period, type WeekStart } from './periods.ts';
 
 export interface RecomputeRange {
@@ -127,13 +127,11 @@ export async function recompute(db: Kysely<Database>, config: MetricsConfig, ran
     return reuse && (day < from || day > to) && isCurrent(state, basis) ? 'points' : 'facts';
   };
   const chunks = dayChunks(readFrom, readTo, options.chunkDays ?? DEFAULT_CHUNK_DAYS).map((chunk) => ({ chunk, parts: splitDays(chunk, source) }));
-  const factParts = chunks.flatMap((c) => c.parts.filter((p) => p.source === 'facts'));
-  for (const { parts } of chunks) {
-    for (const p of parts) {
-      if (p.source === 'facts') result.daysFromFacts += daysBetween(p.start, p.end) + 1;
-      if (p.source === 'points') result.daysFromPoints += daysBetween(p.start, p.end) + 1;
-    }
-  }
+  const parts = chunks.flatMap((c) => c.parts);
+  const factParts = parts.filter((p) => p.source === 'facts');
+  const dayCount = (ps: readonly DayPart[]) => ps.reduce((n, p) => n + daysBetween(p.start, p.end) + 1, 0);
+  result.daysFromFacts = dayCount(factParts);
+  result.daysFromPoints = dayCount(parts.filter((p) => p.source === 'points'));
   if (factParts.length > 0) await assertRates(db, config.reporting, factParts[0]!.start, factParts.at(-1)!.end);
   if (!range) {
     for (const lane of lanes) result.deleted += await deletePoints(db, [lane.grain], { from: lane.first, to: lane.last, outside: true });
@@ -173,7 +171,7 @@ export async function recompute(db: Kysely<Database>, config: MetricsConfig, ran
       const done = await writing;
       result.values += done.values;
       result.deleted += done.deleted;
-      writing = quiet(format.write(db, writes));
+      writing = quiet(writePoints(db, format, writes));
       days.evictBefore(addDays(chunk.end, 1 - lookback));
     }
     const done = await writing;

@@ -26,7 +26,6 @@ export interface WriteResult {
 
 const DEFAULT_BATCH = 5_000;
 
-
 /**
  * Base metrics are additive, so rows that land on one key (two pages of one day, a
  * dimension the warehouse does not keep) are summed rather than overwriting each other.
