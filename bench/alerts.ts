@@ -1,8 +1,8 @@
 import { sql, type Kysely } from 'kysely';
 import { createPipelineHandlers } from '../src/app.ts';
-import { configChecks } from '../src/checks.ts';
+import { configChecks } from '../src/config-checks.ts';
 import { parseConfig, type Config } from '../src/config/index.ts';
-import { addDays } from '../src/connectors/index.ts';
+import { addDays } from '../src/core/dates.ts';
 import { kpiSeries, kpiWindows, periodOf, shiftPeriod, type Grain } from '../src/metrics/index.ts';
 import type { Database } from '../src/warehouse/index.ts';
 import { createBenchDatabase, nullLogger } from './lib/env.ts';
@@ -65,7 +65,7 @@ alerts:${RULES}`;
 }
 
 /** 70 days of 5 ad metrics per campaign; on the last day every tenth campaign's clicks collapse. */
-async function generateFacts(db: Kysely<Database>, campaigns: number, last: string): Promise<number> {
+export async function generateFacts(db: Kysely<Database>, campaigns: number, last: string): Promise<number> {
   const first = addDays(last, -69);
   await sql`
     insert into metric_facts (date, connector, account, campaign, channel, metric, value, currency, sync_run_id, updated_at)

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
-import { addDays, runSync } from '../src/connectors/index.ts';
+import { addDays } from '../src/core/dates.ts';
+import { runSync } from '../src/connectors/index.ts';
 import type { DateString } from '../src/warehouse/index.ts';
 import { ChunkWriter, copyFrom } from './lib/copy.ts';
 import { createBenchDatabase, nullLogger } from './lib/env.ts';
@@ -32,7 +33,7 @@ export async function ingestBench(ctx: BenchContext): Promise<BenchResult> {
     ctx.progress(`ingest: recording the fake's answers for ${size.days} days × ${size.campaigns} campaigns`);
     proxy.mode = 'record';
     const setup = timer();
-    const records = await readAll(connector, config, window, log, wh.db);
+    const records = await readAll(connector, config, window, log);
     proxy.mode = 'replay';
     ctx.progress(`ingest: recorded ${int(records)} source records in ${secs(setup())}`);
 
@@ -46,7 +47,7 @@ export async function ingestBench(ctx: BenchContext): Promise<BenchResult> {
     };
 
     // A service that keeps running has its code optimised by the JIT: an untimed sync of the
-    // first two weeks (the same requests as the full window's first two, so they replay too)
+    // first two weeks (one request the recording lacks, which the proxy forwards to the fake)
     // warms it and the server's caches up; then the warehouse is emptied.
     ctx.progress('ingest: warm-up sync of the first two weeks');
     const warm = await runSync({ db: wh.db, connector, config, log, window: { from: window.from, to: addDays(window.from, 13) }, trigger: 'bench' });

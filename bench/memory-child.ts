@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
-import type { DateWindow } from '../src/connectors/index.ts';
+import type { DateRange } from '../src/core/dates.ts';
+import { applyV8Flags } from '../src/v8-flags.ts';
+
+applyV8Flags();
 
 /**
  * One `kpi sync NAME --from … --to …` in a process of its own, so its peak RSS is the sync's
@@ -16,7 +19,7 @@ import type { DateWindow } from '../src/connectors/index.ts';
 interface Args {
   configFile: string;
   connector: string;
-  window: DateWindow;
+  window: DateRange;
 }
 
 const maxRssKb = () => process.resourceUsage().maxRSS;
@@ -38,7 +41,7 @@ await import('../src/cli/sync.ts');
 const { createPipelineHandlers, openSyncGate } = await import('../src/app.ts');
 const { loadCheckedConfig, openConfiguredWarehouse } = await import('../src/cli/context.ts');
 const { claimedSync } = await import('../src/jobs/in-process.ts');
-const { createLogger } = await import('../src/log.ts');
+const { createLogger } = await import('../src/core/log.ts');
 
 const io = { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() };
 const config = loadCheckedConfig(args.configFile, io);

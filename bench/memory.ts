@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
-import { addDays, type DateWindow } from '../src/connectors/index.ts';
+import { addDays } from '../src/core/dates.ts';
+import type { DateRange } from '../src/core/dates.ts';
 import { benchPrefix, createBenchDatabase, dropRedisPrefix, redisUrl } from './lib/env.ts';
 import { adsConfigFile, startAdsSource } from './lib/google-ads.ts';
 import { int, mb, rate, secs, timer, type BenchContext, type BenchResult } from './lib/report.ts';
@@ -26,12 +27,12 @@ interface ChildReport {
 interface ChildArgs {
   configFile: string;
   connector: string;
-  window: DateWindow;
+  window: DateRange;
   env: Record<string, string>;
 }
 
 /**
- * Started as bin/kpi.js starts the CLI (bin/v8-flags.js, then tsx for a .ts entry); a bundled
+ * Started as bin/kpi.js starts the CLI (tsx for a .ts entry, which applies src/v8-flags.ts first); a bundled
  * .mjs runs without tsx. `nodeArgs` go to node itself.
  */
 async function syncInChild(args: ChildArgs, options: { entry?: string; nodeArgs?: string[] } = {}): Promise<ChildReport> {
@@ -108,7 +109,7 @@ export async function memoryBench(ctx: BenchContext): Promise<BenchResult> {
     ctx.progress(`memory: sync of ${source.window.from}..${source.window.to} in a child process`);
     const big = await syncInChild({ ...common, window: source.window });
     // Where the peak comes from, in full runs only: the same sync under V8's default heap
-    // growth (what bin/v8-flags.js changes), and compiled ahead of time (no tsx loader thread).
+    // growth (what src/v8-flags.ts changes), and compiled ahead of time (no tsx loader thread).
     const variants: string[] = [];
     let variantMs = 0;
     if (!ctx.quick) {
@@ -117,7 +118,7 @@ export async function memoryBench(ctx: BenchContext): Promise<BenchResult> {
       const growing = await syncInChild({ ...common, window: source.window }, { nodeArgs: ['--heap-growing-percent=0'] });
       variantMs += growing.ms;
       variants.push(
-        `the same sync under V8's default heap growth (node --heap-growing-percent=0, overriding bin/v8-flags.js): peak ${mb(growing.maxRssKb * 1024)} (${secs(growing.ms)}); the difference is dead heap not yet collected, not data held`,
+        `the same sync under V8's default heap growth (node --heap-growing-percent=0, overriding src/v8-flags.ts): peak ${mb(growing.maxRssKb * 1024)} (${secs(growing.ms)}); the difference is dead heap not yet collected, not data held`,
       );
       const bundle = await bundleChild();
       if (bundle) {

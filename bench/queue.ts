@@ -36,6 +36,7 @@ const fakeRun = { id: 1, status: 'succeeded' } as SyncRun;
 /** Handlers that do nothing: what is left is the queue mode's own cost per job. */
 const noopHandlers: PipelineHandlers = {
   sync: async () => ({ ok: true, runId: 1, run: fakeRun, touched: null }),
+  notConfigured: async () => fakeRun,
   recompute: async () => {},
   evaluate: async () => ({ outboxIds: [] }),
   notify: async () => {},

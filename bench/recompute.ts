@@ -19,7 +19,7 @@ const GRAINS = ['day', 'week', 'month'] as const;
  * dropped while loading and built afterwards, as a bulk load would.
  */
 export async function generateFacts(db: Kysely<Database>, options: { from: string; to: string; campaigns: number }): Promise<number> {
-  await sql`alter table metric_facts drop constraint metric_facts_pkey`.execute(db);
+  await sql`drop index metric_facts_key`.execute(db);
   await sql`drop index metric_facts_date_metric`.execute(db);
   // The facts are only read here; logging them would only make the load slower.
   await sql`alter table metric_facts set unlogged`.execute(db);
@@ -44,7 +44,8 @@ export async function generateFacts(db: Kysely<Database>, options: { from: strin
     ) m(metric, k, scale, currency, site)
   `.execute(db);
   await sql`set maintenance_work_mem = '512MB'`.execute(db);
-  await sql`alter table metric_facts add constraint metric_facts_pkey primary key (connector, account, date, campaign, channel, metric)`.execute(db);
+  // The key of migration 011; these facts carry no campaign ids (campaign_id ''), so the names key them.
+  await sql`create unique index metric_facts_key on metric_facts (connector, account, date, campaign_id, (case when campaign_id = '' then campaign else '' end), channel, metric)`.execute(db);
   await sql`create index metric_facts_date_metric on metric_facts (date, metric)`.execute(db);
   await sql`vacuum analyze metric_facts`.execute(db);
   const { rows } = await sql<{ n: string }>`select count(*) as n from metric_facts`.execute(db);

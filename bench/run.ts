@@ -29,7 +29,10 @@ const BENCHES: Array<{ name: string; load: () => Promise<Bench> }> = [
   { name: 'memory', load: async () => (await import('./memory.ts')).memoryBench },
   { name: 'recompute', load: async () => (await import('./recompute.ts')).recomputeBench },
   { name: 'queue', load: async () => (await import('./queue.ts')).queueBench },
+  { name: 'requests', load: async () => (await import('./requests.ts')).requestsBench },
+  { name: 'pglite', load: async () => (await import('./pglite.ts')).pgliteBench },
   { name: 'alerts', load: async () => (await import('./alerts.ts')).alertsBench },
+  { name: 'console', load: async () => (await import('./console.ts')).consoleBench },
 ];
 
 function parseArgs(argv: string[]) {

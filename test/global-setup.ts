@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import type { TestProject } from 'vitest/node';
+import { writePgliteTemplate } from './pglite-template.ts';
 
 /**
  * One database and one Redis key prefix per test run: CI reuses the same servers, so a run
@@ -37,8 +38,11 @@ export default async function setup(project: TestProject) {
   project.provide('databaseUrl', dbUrl.toString());
   project.provide('redisUrl', redisUrl);
   project.provide('redisPrefix', prefix);
+  const template = await writePgliteTemplate();
+  project.provide('pgliteTemplate', template.file);
 
   return async () => {
+    template.remove();
     const keys = await redis.keys(`${prefix}*`);
     for (let i = 0; i < keys.length; i += 500) await redis.del(...keys.slice(i, i + 500));
     redis.disconnect();
@@ -54,5 +58,7 @@ declare module 'vitest' {
     databaseUrl: string;
     redisUrl: string;
     redisPrefix: string;
+    /** A migrated embedded database (test/pglite-template.ts). */
+    pgliteTemplate: string;
   }
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import { Redis } from 'ioredis';
-import { createLogger, type Logger } from '../../src/log.ts';
+import { createLogger, type Logger } from '../../src/core/log.ts';
 import { migrateToLatest, openWarehouse, type Warehouse } from '../../src/warehouse/index.ts';
 
 /**

@@ -1,9 +1,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseConfig } from '../../src/config/index.ts';
-import type { AnyConnector, ConnectorConfig, DateWindow } from '../../src/connectors/index.ts';
-import { googleAdsConnector } from '../../src/connectors/google-ads/index.ts';
-import type { Logger } from '../../src/log.ts';
+import type { AnyConnector, ConnectorConfig } from '../../src/connectors/index.ts';
+import type { DateRange } from '../../src/core/dates.ts';
+import { googleAdsConnector } from '../../src/connectors/google-ads/connector.ts';
+import type { Logger } from '../../src/core/log.ts';
 import {
   CredentialStore,
   createDataset,
@@ -94,7 +95,7 @@ export interface AdsSource {
   fakeUrl: string;
   tokenUrl: string;
   /** Every day of the data set. */
-  window: DateWindow;
+  window: DateRange;
   close(): Promise<void>;
 }
 
@@ -143,21 +144,21 @@ export function adsConfig(baseUrl: string, tokenUrl: string, name = 'gads'): Con
   return parseConfig(yaml, 'bench.yaml', { env }).connectors[0]!;
 }
 
-export const adsConnector = (): AnyConnector => googleAdsConnector as unknown as AnyConnector;
+export const adsConnector = (): AnyConnector => googleAdsConnector;
 
 /**
  * Reads the whole window through the connector's own reader (same requests as a sync makes)
  * and nothing else, so a recording proxy in front of the fake holds every answer afterwards.
  * Returns the number of source records read.
  */
-export async function readAll(connector: AnyConnector, config: ConnectorConfig, window: DateWindow, log: Logger, db: Parameters<AnyConnector['open']>[1]['db']): Promise<number> {
+export async function readAll(connector: AnyConnector, config: ConnectorConfig, window: DateRange, log: Logger): Promise<number> {
   const signal = new AbortController().signal;
-  const reader = await connector.open(config, { log, signal, configDir: process.cwd(), db });
+  const reader = await connector.open(config, { log, signal, configDir: process.cwd() });
   let records = 0;
   try {
     for (const stream of connector.streams(config)) {
       await reader.describe(stream);
-      for await (const page of reader.read(stream, window, { log, signal, flag: () => {} })) records += page.length;
+      for await (const page of reader.read(stream, window, { log, signal, validDates: window, state: undefined, flag: () => {}, learn: () => {} })) records += page.length;
     }
   } finally {
     await reader.close?.();

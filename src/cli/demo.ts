@@ -1,15 +1,19 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DateTime } from 'luxon';
-import { createPipelineHandlers } from '../app.ts';
-import { errorMessage } from '../errors.ts';
+import { createPipelineHandlers, shutdownSignal, startApp } from '../app.ts';
+import type { Config } from '../config/index.ts';
+import type { Logger } from '../core/log.ts';
+import type { Warehouse } from '../warehouse/index.ts';
+import { errorMessage } from '../core/errors.ts';
 import { memoryGate, runCycle, type PipelineHandlers } from '../jobs/index.ts';
-import { createLogger } from '../log.ts';
+import { createLogger } from '../core/log.ts';
 import { buildReport } from '../metrics/index.ts';
-import { listAlertStates } from '../metrics/alerts/index.ts';
-import { buildDigest, digestFiles } from '../notify/index.ts';
+import { listAlertStates } from '../alerts/index.ts';
+import { buildDigest, digestFiles } from '../alerts/index.ts';
 import { createDataset, startCatcher, startSandbox, writeCrmExport, type Catcher, type Sandbox } from '../sandbox/index.ts';
-import { redactSecrets } from '../secrets.ts';
+import { redactSecrets } from '../core/secrets.ts';
+import { writableDir } from './args.ts';
 import { loadCheckedConfig, openConfiguredWarehouse } from './context.ts';
 import { ExitCode, line, type CliIo } from './io.ts';
 import { renderReport } from './report.ts';
@@ -24,6 +28,10 @@ export interface DemoOptions {
   /** Start from an empty database. */
   fresh?: boolean;
   seed?: number;
+  /** Then serve the web console on 127.0.0.1 (and sync on the schedules, against the sandbox) until SIGINT or SIGTERM. */
+  serve?: boolean;
+  /** The console's port with `serve`; false or absent: $KPI_PORT, then server.port. */
+  port?: number | false;
 }
 
 const DEMO_SEED = 42;
@@ -42,6 +50,9 @@ export function sandboxEnv(sandbox: Sandbox, catcher: Catcher, dates: { start: s
     SANDBOX_MAILCHIMP_URL: urls.mailchimp,
     SANDBOX_SENDGRID_URL: urls.sendgrid,
     SANDBOX_SHOP_URL: urls.shop,
+    SANDBOX_HUBSPOT_URL: urls.hubspot,
+    SANDBOX_LINKEDIN_URL: urls.linkedin,
+    SANDBOX_TIKTOK_URL: urls.tiktok,
     SANDBOX_SMTP_HOST: catcher.smtp.host,
     SANDBOX_SMTP_PORT: String(catcher.smtp.port),
     DEMO_START_DATE: dates.start,
@@ -58,6 +69,11 @@ export function sandboxEnv(sandbox: Sandbox, catcher: Catcher, dates: { start: s
     DEMO_MAILCHIMP_KEY: c.mailchimp.apiKey,
     DEMO_SENDGRID_KEY: c.sendgrid.apiKey,
     DEMO_SHOP_TOKEN: c.shop.accessToken,
+    DEMO_HUBSPOT_TOKEN: c.hubspot.accessToken,
+    DEMO_LINKEDIN_CLIENT_ID: c.linkedin.clientId,
+    DEMO_LINKEDIN_CLIENT_SECRET: c.linkedin.clientSecret,
+    DEMO_LINKEDIN_REFRESH_TOKEN: c.linkedin.refreshToken,
+    DEMO_TIKTOK_TOKEN: c.tiktok.accessToken,
     DEMO_SLACK_WEBHOOK: catcher.slackUrl,
   };
 }
@@ -82,13 +98,27 @@ function withProgress(handlers: PipelineHandlers, io: CliIo): PipelineHandlers {
   };
 }
 
+/** `kpi demo --serve`: the service on the demo's database and sandbox, with its console, until Ctrl-C. */
+async function serveConsole(io: CliIo, options: { config: Config; warehouse: Warehouse; env: NodeJS.ProcessEnv; log: Logger; port: number | false | undefined }): Promise<void> {
+  const fromEnv = options.env.KPI_PORT && /^\d+$/.test(options.env.KPI_PORT) ? Number(options.env.KPI_PORT) : undefined;
+  const port = typeof options.port === 'number' ? options.port : (fromEnv ?? (options.config.server.port === false ? 9464 : options.config.server.port));
+  const app = await startApp({ config: options.config, warehouse: options.warehouse, env: options.env, log: options.log, http: { port, host: '127.0.0.1' } });
+  try {
+    line(io, '');
+    line(io, `The console: http://127.0.0.1:${app.port}/console/ (serving until Ctrl-C; the connectors keep syncing from the sandbox on their schedules)`);
+    const signal = await shutdownSignal(['SIGINT', 'SIGTERM']);
+    line(io, `${signal} received; stopping`);
+  } finally {
+    await app.stop(5_000);
+  }
+}
+
 /**
  * `kpi demo`: the real pipeline on embedded defaults (PGlite, the in-process runner) against
  * the sandbox's fake source APIs, with Slack and email caught into the data folder.
  */
 export async function demoCommand(io: CliIo, configFile: string, options: DemoOptions): Promise<number> {
-  const dataDir = path.resolve(io.cwd, options.dataDir ?? 'data');
-  if (options.fresh) rmSync(path.join(dataDir, 'pglite'), { recursive: true, force: true });
+  const dataDir = writableDir('--data', options.dataDir ?? 'data', io.cwd);
   const started = Date.now();
   const asOf = options.asOf ?? DateTime.now().setZone('Europe/Berlin').toISODate()!;
   // Google Ads stops serving yesterday, so the anomaly rule has something to find today.
@@ -108,7 +138,8 @@ export async function demoCommand(io: CliIo, configFile: string, options: DemoOp
     delete env.REDIS_URL;
     const demoIo: CliIo = { ...io, env };
     const config = { ...loadCheckedConfig(configFile, demoIo), dataDir };
-    const wh = await openConfiguredWarehouse(config, demoIo);
+    // Emptied under the folder's lock: a kpi start serving this folder keeps its database.
+    const wh = await openConfiguredWarehouse(config, demoIo, options.fresh ? { fresh: true } : {});
     const now = () => DateTime.fromISO(`${asOf}T21:00:00`, { zone: config.reporting.timezone }).toJSDate();
     const log = createLogger({ level: env.LOG_LEVEL ?? 'error', destination: io.stderr as NodeJS.WritableStream });
     try {
@@ -152,6 +183,7 @@ export async function demoCommand(io: CliIo, configFile: string, options: DemoOp
 
       line(io, '');
       line(io, `Done in ${formatDuration(Date.now() - started)}. Run it again: the second run only re-reads each source's lookback and writes nothing that was already right.`);
+      if (options.serve) await serveConsole(io, { config, warehouse: wh, env, log, port: options.port });
       return cycle.ok ? ExitCode.ok : ExitCode.failed;
     } finally {
       await wh.close();

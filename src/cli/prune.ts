@@ -1,7 +1,7 @@
-import Table from 'cli-table3';
 import { pruneHistory, type PruneResult, type RetentionPolicy } from '../warehouse/index.ts';
 import { loadCheckedConfig, openConfiguredWarehouse } from './context.ts';
 import { ExitCode, line, type CliIo } from './io.ts';
+import { dataTable } from './table.ts';
 
 const count = new Intl.NumberFormat('en-US');
 
@@ -10,8 +10,8 @@ function days(ms: number): string {
   return Number.isInteger(d) ? `${d} d` : `${(ms / 3_600_000).toFixed(1)} h`;
 }
 
-export function pruneSummary(result: PruneResult, policy: RetentionPolicy, dryRun: boolean): string {
-  const table = new Table({ head: ['history', 'kept for', dryRun ? 'would delete' : 'deleted'], style: { head: [], border: [] } });
+function pruneSummary(result: PruneResult, policy: RetentionPolicy, dryRun: boolean): string {
+  const table = dataTable(['history', 'kept for', dryRun ? 'would delete' : 'deleted']);
   table.push(['sync runs', days(policy.syncRuns), count.format(result.syncRuns)]);
   table.push(['quarantined records', days(policy.quarantine), count.format(result.quarantine)]);
   table.push(['alert transitions', days(policy.alertHistory), count.format(result.alertTransitions)]);

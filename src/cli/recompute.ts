@@ -1,15 +1,15 @@
-import Table from 'cli-table3';
-import { recompute, todayIn, type RecomputeResult } from '../metrics/index.ts';
+import { recompute, recomputeOwed, storeConfigTables, todayIn, type RecomputeResult } from '../metrics/index.ts';
 import { loadCheckedConfig, openConfiguredWarehouse } from './context.ts';
 import { ExitCode, line, type CliIo } from './io.ts';
 import { formatDuration } from './runs.ts';
+import { dataTable } from './table.ts';
 
 const count = new Intl.NumberFormat('en-US');
 
-export function recomputeSummary(result: RecomputeResult): string {
+function recomputeSummary(result: RecomputeResult): string {
   if (result.from === null) return `no facts in the warehouse; nothing to recompute (removed ${count.format(result.deleted)} KPI values)`;
   const lines = [result.full ? `recomputed every fact (${result.from}..${result.to})` : `recomputed the periods touching ${result.from}..${result.to}`];
-  const table = new Table({ head: ['grain', 'periods', 'from', 'to', 'values'], style: { head: [], border: [] } });
+  const table = dataTable(['grain', 'periods', 'from', 'to', 'values']);
   for (const g of result.grains) table.push([g.grain, count.format(g.periods), g.from, g.to, count.format(g.values)]);
   lines.push(table.toString());
   const days = (n: number) => `${count.format(n)} day${n === 1 ? '' : 's'}`;
@@ -33,7 +33,11 @@ export async function recomputeCommand(io: CliIo, file: string, options: { from?
   }
   const wh = await openConfiguredWarehouse(config, io);
   try {
-    line(io, recomputeSummary(await recompute(wh.db, config, range)));
+    // The KPI catalogue the BI views read follows the file recomputed with.
+    await storeConfigTables(wh.db, config);
+    // With a range, the days whose KPI values are behind their facts come along too.
+    const results = range ? await recomputeOwed(wh.db, config, range) : [await recompute(wh.db, config)];
+    line(io, results.map(recomputeSummary).join('\n'));
     return ExitCode.ok;
   } finally {
     await wh.close();

@@ -1,15 +1,15 @@
-import Table from 'cli-table3';
 import { createPipelineHandlers, openSyncGate } from '../app.ts';
-import { errorMessage } from '../errors.ts';
+import { errorMessage } from '../core/errors.ts';
 import { runCycle, type CycleReport } from '../jobs/cycle.ts';
-import { createLogger } from '../log.ts';
-import { redactSecrets } from '../secrets.ts';
+import { createLogger } from '../core/log.ts';
+import { redactSecrets } from '../core/secrets.ts';
 import { loadCheckedConfig, openConfiguredWarehouse } from './context.ts';
 import { ExitCode, line, type CliIo } from './io.ts';
 import { formatDuration, shorten } from './runs.ts';
+import { dataTable } from './table.ts';
 
 export function cycleTable(report: CycleReport): string {
-  const table = new Table({ head: ['connector', 'status', 'read', 'written', 'rejected', 'duration', 'error'], style: { head: [], border: [] } });
+  const table = dataTable(['connector', 'status', 'read', 'written', 'rejected', 'duration', 'error']);
   for (const s of report.syncs) {
     const run = s.outcome?.run;
     if (!run) {
@@ -34,11 +34,12 @@ export async function runCommand(io: CliIo, file: string, options: { once?: bool
     return ExitCode.ok;
   }
   const wh = await openConfiguredWarehouse(config, io);
-  const gate = await openSyncGate(config, io.env);
+  // Inside the process holding the embedded database, its claims: never two syncs of one connector.
+  const gate = io.host ? { gate: io.host.gate, close: async () => {} } : await openSyncGate(config, io.env);
   const log = createLogger({ level: io.env.LOG_LEVEL ?? 'warn', destination: io.stderr as NodeJS.WritableStream });
   try {
     const handlers = createPipelineHandlers({ config, db: wh.db, log });
-    const report = await runCycle({ connectors: config.connectors, handlers, gate: gate.gate, log });
+    const report = await runCycle({ connectors: config.connectors, handlers, gate: gate.gate, log, ...(io.signal ? { signal: io.signal } : {}) });
     line(io, cycleTable(report));
     const failed = report.syncs.filter((s) => s.outcome && !s.outcome.ok).length;
     if (report.downstreamError !== undefined) {
@@ -46,6 +47,7 @@ export async function runCommand(io: CliIo, file: string, options: { once?: bool
     } else if (report.downstream) {
       const ranges = report.downstream.recomputed.map((r) => `${r.from}..${r.to}`);
       line(io, `recomputed ${ranges.length ? ranges.join(', ') : 'nothing (no data changed)'}; goals evaluated; ${report.downstream.outboxIds.length} notifications`);
+      for (const f of report.downstream.notifyFailures) line(io, `notification of ${f.rule} to ${f.channel} failed: ${f.error}`);
     }
     const skipped = report.syncs.filter((s) => s.skipped).length;
     const synced = report.syncs.length - failed - skipped;

@@ -1,7 +1,12 @@
-import Table from 'cli-table3';
-import { listRuns, type SyncRun } from '../warehouse/index.ts';
+import type { Kysely } from 'kysely';
+import { daysOf, type DateRange } from '../core/dates.ts';
+import { owedRanges, type MetricsConfig } from '../metrics/index.ts';
+import { cutText, redactSecrets } from '../core/secrets.ts';
+import { describeQuota } from '../core/request-meter.ts';
+import { listRuns, type Database, type SyncRun } from '../warehouse/index.ts';
 import { loadCheckedConfig, openConfiguredWarehouse } from './context.ts';
 import { ExitCode, line, type CliIo } from './io.ts';
+import { dataTable } from './table.ts';
 
 export function formatDuration(ms: number): string {
   if (ms < 1_000) return `${ms} ms`;
@@ -13,8 +18,9 @@ export function formatDuration(ms: number): string {
 
 export function shorten(text: string | null | undefined, max = 60): string {
   if (!text) return '';
-  const one = text.replace(/\s+/g, ' ').trim();
-  return one.length > max ? `${one.slice(0, max - 1)}…` : one;
+  // Scrubbed again, before the whitespace is collapsed and the text cut: a row written
+  // before a secret was known to this process.
+  return cutText(redactSecrets(text).replace(/\s+/g, ' ').trim(), max);
 }
 
 /** A scheduled run has no window of its own; each stream's window is in its flags. */
@@ -36,15 +42,38 @@ function durationOf(run: SyncRun, now: Date): string {
   return formatDuration(new Date(run.finished_at).getTime() - start);
 }
 
-export function runsTable(runs: SyncRun[], now = new Date()): string {
-  const table = new Table({
-    head: ['id', 'connector', 'status', 'window', 'read', 'written', 'rejected', 'duration', 'error'],
-    style: { head: [], border: [] },
-  });
+function runsTable(runs: SyncRun[], now = new Date()): string {
+  const table = dataTable(['id', 'connector', 'status', 'window', 'read', 'written', 'deleted', 'rejected', 'requests', 'quota', 'duration', 'error']);
   for (const r of runs) {
-    table.push([String(r.id), r.connector, r.status, windowOf(r), String(r.rows_read), String(r.rows_written), String(r.rows_rejected), durationOf(r, now), shorten(r.error)]);
+    table.push([
+      String(r.id),
+      r.connector,
+      r.status,
+      windowOf(r),
+      String(r.rows_read),
+      String(r.rows_written),
+      String(r.rows_deleted),
+      String(r.rows_rejected),
+      String(r.requests),
+      describeQuota(r.quota),
+      durationOf(r, now),
+      shorten(r.error),
+    ]);
   }
   return table.toString();
+}
+
+/** A line saying on which days the KPI values are behind their facts, or null when none are. */
+export async function owedSummary(db: Kysely<Database>, config: MetricsConfig): Promise<string | null> {
+  return owedLine(await owedRanges(db, config));
+}
+
+/** The line `kpi runs` and `kpi status` print for the owed ranges, or null when there are none. */
+export function owedLine(owed: readonly DateRange[]): string | null {
+  if (owed.length === 0) return null;
+  const days = owed.reduce((n, r) => n + daysOf(r).length, 0);
+  const shown = owed.slice(0, 3).map((r) => (r.from === r.to ? r.from : `${r.from}..${r.to}`));
+  return `KPI values are behind their facts on ${days} day${days === 1 ? '' : 's'} (${shown.join(', ')}${owed.length > 3 ? ', …' : ''}): the next sync or start recomputes them, or run \`kpi recompute\` now`;
 }
 
 export async function runsCommand(io: CliIo, file: string, options: { connector?: string; limit?: number }): Promise<number> {
@@ -57,6 +86,8 @@ export async function runsCommand(io: CliIo, file: string, options: { connector?
       return ExitCode.ok;
     }
     line(io, runsTable(runs));
+    const behind = await owedSummary(wh.db, config);
+    if (behind) line(io, behind);
     return ExitCode.ok;
   } finally {
     await wh.close();

@@ -1,13 +1,13 @@
 import { createPipelineHandlers, openSyncGate } from '../app.ts';
-import { daysOf, todayIn } from '../connectors/index.ts';
-import { errorMessage } from '../errors.ts';
+import { daysOf, todayIn } from '../core/dates.ts';
+import { errorMessage } from '../core/errors.ts';
 // Not the jobs barrel: it loads BullMQ, which a one-off sync has no use for.
 import { claimedSync, runDownstream } from '../jobs/in-process.ts';
-import type { DateRange } from '../jobs/types.ts';
-import { createLogger } from '../log.ts';
-import { redactSecrets } from '../secrets.ts';
+import type { DateRange } from '../core/dates.ts';
+import { createLogger } from '../core/log.ts';
+import { redactSecrets } from '../core/secrets.ts';
 import { loadCheckedConfig, openConfiguredWarehouse } from './context.ts';
-import { ExitCode, line, type CliIo } from './io.ts';
+import { ExitCode, line, writeTerminalCode, type CliIo } from './io.ts';
 import { formatDuration } from './runs.ts';
 
 type OnDay = (progress: { stream: string; date: string; window: DateRange }) => void;
@@ -26,7 +26,10 @@ function progressReporter(io: CliIo, connector: string): { onDay: OnDay; done():
       }
       const width = 30;
       const filled = Math.round((done / total) * width);
-      io.stdout.write(`\r${connector} ${stream} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} days, ${date}\x1b[K`);
+      // Back to the start of the line, the bar, then erase what a longer bar left behind.
+      writeTerminalCode(io.stdout, '\r');
+      io.stdout.write(`${connector} ${stream} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} days, ${date}`);
+      writeTerminalCode(io.stdout, '\x1b[K');
       drawn = true;
     },
     done() {
@@ -36,7 +39,7 @@ function progressReporter(io: CliIo, connector: string): { onDay: OnDay; done():
 }
 
 /** `kpi sync CONNECTOR [--from --to]`: one sync (a backfill with a window) in this process. */
-export async function syncCommand(io: CliIo, file: string, name: string, options: { from?: string; to?: string }): Promise<number> {
+export async function syncCommand(io: CliIo, file: string, name: string, options: { from?: string; to?: string; allowDeletes?: boolean }): Promise<number> {
   const config = loadCheckedConfig(file, io);
   const cfg = config.connectors.find((c) => c.name === name);
   if (!cfg) {
@@ -55,21 +58,22 @@ export async function syncCommand(io: CliIo, file: string, name: string, options
   }
 
   const wh = await openConfiguredWarehouse(config, io);
-  const gate = await openSyncGate(config, io.env);
+  // Inside the process holding the embedded database, its claims: never two syncs of one connector.
+  const gate = io.host ? { gate: io.host.gate, close: async () => {} } : await openSyncGate(config, io.env);
   const log = createLogger({ level: io.env.LOG_LEVEL ?? 'warn', destination: io.stderr as NodeJS.WritableStream });
   const progress = progressReporter(io, name);
   try {
     const handlers = createPipelineHandlers({ config, db: wh.db, log });
     const started = Date.now();
-    const job = { connector: name, trigger: window ? 'backfill' : 'manual', ...(window ? { window } : {}) };
-    const outcome = await claimedSync(handlers, gate.gate, cfg, job, { jobId: `cli.${name}.${new Date(started).toISOString()}`, onDay: progress.onDay });
+    const job = { connector: name, trigger: window ? 'backfill' : 'manual', ...(window ? { window } : {}), ...(options.allowDeletes ? { allowDeletes: true } : {}) };
+    const outcome = await claimedSync(handlers, gate.gate, cfg, job, { jobId: `cli.${name}.${new Date(started).toISOString()}`, onDay: progress.onDay, ...(io.signal ? { signal: io.signal } : {}) });
     progress.done();
     if (typeof outcome === 'string') {
       io.stderr.write(`${name} is being synced by another process; try again when it has finished\n`);
       return ExitCode.failed;
     }
     const { run } = outcome;
-    const counts = `${run.rows_read} rows read, ${run.rows_written} written, ${run.rows_rejected} rejected in ${formatDuration(Date.now() - started)}`;
+    const counts = `${run.rows_read} rows read, ${run.rows_written} written, ${run.rows_deleted} deleted, ${run.rows_rejected} rejected in ${formatDuration(Date.now() - started)}`;
     line(io, `${name}: ${run.status} (run ${run.id}), ${counts}${run.error ? `\n  error: ${run.error}` : ''}`);
     if (outcome.touched) {
       try {

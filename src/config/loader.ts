@@ -2,16 +2,24 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
-import { ConfigError, type ConfigProblem } from '../errors.ts';
-import { redactSecrets, registerSecret } from '../secrets.ts';
-import { connectorConfigSchemas, type ConnectorConfig, type ConnectorType } from '../connectors/schemas.ts';
+import { ConfigError, type ConfigProblem } from '../core/errors.ts';
+import { MIN_SECRET_LENGTH, redactSecrets, registerSecret } from '../core/secrets.ts';
+import { loadUserSource } from '../connectors/declarative/user-source.ts';
+import { connectorCatalog, isConnectorType, type ConnectorConfig } from '../connectors/catalog.ts';
 import { configSchema, type RawConfig } from './schema.ts';
+import { reportsOf, type Report } from './reports.ts';
+import { parseCoercingRefs, wholeRefOf, type WholeRef } from './coerce-refs.ts';
+import { yamlSyntaxProblem } from './syntax.ts';
 
-export interface Config extends Omit<RawConfig, 'connectors'> {
+export interface Config extends Omit<RawConfig, 'connectors' | 'reports'> {
   connectors: ConnectorConfig[];
+  /** `reports` and the old `digest:` section as one list (see reports.ts). */
+  reports: Report[];
   /** Absolute path of the file this came from; relative paths inside resolve against its folder. */
   file: string;
   configDir: string;
+  /** What loads but is probably not meant (two connectors summed into one revenue), located like problems. */
+  warnings?: ConfigProblem[];
 }
 
 /** Checks that need the whole config (KPI formulas, alert rules, channel references) plug in here. */
@@ -22,7 +30,10 @@ const ENV_REF = /\$\{(env|var):([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
 type PathPart = string | number;
 
-export function formatPath(parts: readonly PathPart[]): string {
+/** Values that were one reference and nothing else, by path: they may become numbers or booleans (coerce-refs.ts). */
+type WholeRefs = Map<string, WholeRef>;
+
+function formatPath(parts: readonly PathPart[]): string {
   let out = '';
   for (const part of parts) {
     if (typeof part === 'number') out += `[${part}]`;
@@ -35,22 +46,33 @@ export function formatPath(parts: readonly PathPart[]): string {
  * Replaces `${env:NAME}` in every string with the variable's value. Every resolved value is
  * registered as a secret, so it is scrubbed from logs and errors from here on.
  */
-function resolveEnvRefs(value: unknown, at: PathPart[], env: NodeJS.ProcessEnv, problems: Array<{ path: PathPart[]; message: string }>): unknown {
+function resolveEnvRefs(value: unknown, at: PathPart[], env: NodeJS.ProcessEnv, problems: Array<{ path: PathPart[]; message: string }>, refs: WholeRefs): unknown {
   if (typeof value === 'string') {
+    const whole = wholeRefOf(value);
+    if (whole) refs.set(formatPath(at), whole);
     return value.replace(ENV_REF, (_match, kind: string, name: string) => {
       const resolved = env[name];
       if (resolved === undefined || resolved === '') {
         problems.push({ path: at, message: `environment variable ${name} is not set (referenced as \${${kind}:${name}})` });
         return '';
       }
+      // Too short to be scrubbed from logs without mangling ordinary words, and no real
+      // credential is this short. Dropped here, so no other message can quote it either.
+      if (kind === 'env' && resolved.trim().length < MIN_SECRET_LENGTH) {
+        problems.push({
+          path: at,
+          message: `environment variable ${name} has fewer than ${MIN_SECRET_LENGTH} characters (blanks at its ends not counted), too short for a secret (referenced as \${env:${name}}); set the whole credential, or use \${var:${name}} for a value that is not secret`,
+        });
+        return '';
+      }
       if (kind === 'env') registerSecret(resolved);
       return resolved;
     });
   }
-  if (Array.isArray(value)) return value.map((item, i) => resolveEnvRefs(item, [...at, i], env, problems));
+  if (Array.isArray(value)) return value.map((item, i) => resolveEnvRefs(item, [...at, i], env, problems, refs));
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [key, item] of Object.entries(value)) out[key] = resolveEnvRefs(item, [...at, key], env, problems);
+    for (const [key, item] of Object.entries(value)) out[key] = resolveEnvRefs(item, [...at, key], env, problems, refs);
     return out;
   }
   return value;
@@ -87,9 +109,11 @@ function locate(doc: Document, lines: LineCounter, at: PathPart[]): { line?: num
   return {};
 }
 
-export interface LoadOptions {
+interface LoadOptions {
   env?: NodeJS.ProcessEnv;
   checks?: ConfigCheck[];
+  /** Checks whose findings do not stop the load: they end up in `config.warnings`. */
+  warnings?: ConfigCheck[];
 }
 
 /** Parses and validates YAML text; `file` is only used to name where problems are. */
@@ -99,17 +123,8 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   const displayFile = path.relative(process.cwd(), file) || file;
 
-  if (doc.errors.length > 0) {
-    throw new ConfigError(
-      doc.errors.map((e) => {
-        const pos = e.linePos?.[0];
-        const what = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-        // The parser's own stack ran out: say what that means in the file.
-        const message = /Maximum call stack/.test(what) ? 'nested too deeply to read (brackets or indentation)' : what;
-        return { file: displayFile, line: pos?.line, column: pos?.col, path: '', message: `YAML syntax: ${message}` };
-      }),
-    );
-  }
+  // Syntax first and alone: what a broken file would give the schema checks is noise.
+  if (doc.errors.length > 0) throw new ConfigError([yamlSyntaxProblem(doc.errors, text, displayFile)]);
   let raw: unknown;
   try {
     raw = doc.toJS() ?? {};
@@ -122,8 +137,9 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
     throw new ConfigError([{ file: displayFile, line: 1, path: '', message: 'expected a mapping of keys (reporting, connectors, kpis, ...) at the top level' }]);
   }
 
-  const resolved = resolveEnvRefs(raw, [], env, problems);
-  const top = configSchema.safeParse(resolved);
+  const refs: WholeRefs = new Map();
+  const resolved = resolveEnvRefs(raw, [], env, problems, refs);
+  const top = parseCoercingRefs(configSchema, resolved, [], refs, formatPath, problems);
   if (!top.success) problems.push(...zodProblems(top.error, []));
 
   const connectors: ConnectorConfig[] = [];
@@ -132,15 +148,15 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
     const seen = new Map<string, number>();
     rawConnectors.forEach((item, i) => {
       const type = (item as { type?: unknown } | null)?.type;
-      const known = Object.keys(connectorConfigSchemas);
-      if (typeof type !== 'string' || !(type in connectorConfigSchemas)) {
+      const known = Object.keys(connectorCatalog);
+      if (!isConnectorType(type)) {
         problems.push({
           path: ['connectors', i, 'type'],
           message: type === undefined ? `required: one of ${known.join(', ')}` : `unknown connector type "${String(type)}"; expected one of ${known.join(', ')}`,
         });
         return;
       }
-      const parsed = connectorConfigSchemas[type as ConnectorType].safeParse(item);
+      const parsed = parseCoercingRefs(connectorCatalog[type].configSchema, resolved, ['connectors', i], refs, formatPath, problems);
       if (!parsed.success) {
         problems.push(...zodProblems(parsed.error, ['connectors', i]));
         return;
@@ -150,6 +166,13 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
         problems.push({ path: ['connectors', i, 'name'], message: `duplicate connector name "${parsed.data.name}" (also connectors[${first}])` });
       }
       seen.set(parsed.data.name, i);
+      if (parsed.data.type === 'source') {
+        // A user's own source: its definition file is read now, so a broken one is reported with the rest.
+        const loaded = loadUserSource(parsed.data, path.dirname(path.resolve(file)));
+        for (const p of loaded.problems) problems.push({ path: ['connectors', i, ...p.key], message: p.message });
+        if (loaded.source) connectors.push({ ...parsed.data, settings: loaded.settings as typeof parsed.data.settings, source: loaded.source });
+        return;
+      }
       connectors.push(parsed.data as ConnectorConfig);
     });
   }
@@ -172,23 +195,18 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
   }
 
   const absolute = path.resolve(file);
-  const config: Config = { ...top.data, connectors, file: absolute, configDir: path.dirname(absolute) };
+  const config: Config = { ...top.data, connectors, reports: reportsOf(top.data), file: absolute, configDir: path.dirname(absolute) };
 
+  const located = (p: ConfigProblem): ConfigProblem => ({ ...p, message: redactSecrets(p.message), file: displayFile, ...locate(doc, lines, parsePath(p.path)) });
   const later: ConfigProblem[] = [];
   for (const check of options.checks ?? []) later.push(...check(config));
-  if (later.length > 0) {
-    throw new ConfigError(
-      later.map((p) => {
-        const parts = parsePath(p.path);
-        return { ...p, message: redactSecrets(p.message), file: displayFile, ...locate(doc, lines, parts) };
-      }),
-    );
-  }
-  return config;
+  if (later.length > 0) throw new ConfigError(later.map(located));
+  const warnings = (options.warnings ?? []).flatMap((check) => check(config)).map(located);
+  return warnings.length > 0 ? { ...config, warnings } : config;
 }
 
 /** Inverse of formatPath, so checks can report `kpis[3].formula` and still get a line number. */
-export function parsePath(text: string): PathPart[] {
+function parsePath(text: string): PathPart[] {
   const parts: PathPart[] = [];
   for (const match of text.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) {
     if (match[2] !== undefined) parts.push(Number(match[2]));
@@ -207,8 +225,3 @@ export function loadConfig(file: string, options: LoadOptions = {}): Config {
   }
   return parseConfig(text, file, options);
 }
-
-export function resolveConfigPath(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  return explicit ?? env.KPI_CONFIG ?? 'config/kpi.yaml';
-}
-

@@ -1,5 +1,15 @@
-export type { Connector, AnyConnector, SourceReader, StreamInfo, FactValue, DateWindow, ReadContext, OpenContext } from './shared/connector.ts';
+export type { Connector, AnyConnector, ConnectorConfigBase, SourceReader, StreamInfo, Fact, ReadContext, PlanContext, OpenContext } from './shared/connector.ts';
 export { runSync, type SyncOptions, type SyncResult, type SyncTarget } from './shared/run-sync.ts';
-export { addDays, daysOf, todayIn, splitWindow } from './shared/dates.ts';
-export { connectorConfigSchemas, type ConnectorConfig, type ConnectorType } from './schemas.ts';
-export { connectorRegistry, connectorFor, type ConnectorEntry, type ConnectorRegistry } from './registry.ts';
+export { isHeldAnswer, HeldAnswerError, DEFAULT_MAX_DELETE_SHARE } from './shared/delete-guard.ts';
+export {
+  connectorCatalog,
+  connectorMetrics,
+  settlingDaysOf,
+  connectorFor,
+  connectorRegistry,
+  isConnectorType,
+  type ConnectorConfig,
+  type ConnectorEntry,
+  type ConnectorRegistry,
+  type ConnectorType,
+} from './catalog.ts';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ConnectorConfig } from '../connectors/index.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../core/log.ts';
 import type { GateRefusal, SyncGate } from './gate.ts';
 import { claimedSyncWhenFree, runDownstream, type Downstream } from './in-process.ts';
 import { mergeRanges } from './ranges.ts';
@@ -18,7 +18,7 @@ export interface CycleReport {
   syncs: CycleSync[];
   downstream?: Downstream;
   downstreamError?: unknown;
-  /** Every sync succeeded (or was already running elsewhere) and the chain ran. */
+  /** Every sync succeeded (or was already running elsewhere), the chain ran, and no notification failed for good. */
   ok: boolean;
 }
 
@@ -68,6 +68,7 @@ export async function runCycle(options: CycleOptions): Promise<CycleReport> {
   const report: CycleReport = { syncs, ok: syncs.every((s) => s.skipped || s.outcome?.ok) };
   try {
     report.downstream = await runDownstream(options.handlers, mergeRanges(syncs.map((s) => s.outcome?.touched)), options.now ? { now: options.now } : {});
+    if (report.downstream.notifyFailures.length > 0) report.ok = false;
   } catch (err) {
     report.downstreamError = err;
     report.ok = false;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { TransientError } from '../errors.ts';
+import { TransientError } from '../core/errors.ts';
 
 /**
  * Who may sync a connector right now: one sync per connector, and at most `limit` syncs

@@ -1,4 +1,4 @@
-import type { DateRange } from './types.ts';
+import type { DateRange } from '../core/dates.ts';
 
 /** BullMQ rejects ':' in custom job ids (it uses ':' in its own keys). */
 function part(value: string): string {

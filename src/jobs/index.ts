@@ -1,4 +1,4 @@
-export type { PipelineHandlers, SyncJob, SyncContext, SyncOutcome, DateRange, Step } from './types.ts';
+export type { PipelineHandlers, SyncJob, SyncContext, SyncOutcome, ChainRange, NotifyOutcome, Step } from './types.ts';
 export { memoryGate, redisGate, isPass, type SyncGate, type GateClaim, type GatePass, type GateRefusal, type RedisGateOptions } from './gate.ts';
 export { syncJobId, chainKey, stepJobId } from './ids.ts';
 export { mergeRanges } from './ranges.ts';
@@ -7,4 +7,4 @@ export { reconcileSchedulers, type Reconciled } from './schedulers.ts';
 export { startQueueMode, type QueueMode, type QueueModeOptions, type Role } from './queue-mode.ts';
 export { startEmbedded, type Embedded, type EmbeddedOptions } from './embedded.ts';
 export { runCycle, type CycleReport, type CycleSync, type CycleOptions } from './cycle.ts';
-export { claimedSync, runDownstream, type Downstream, type RetryPolicy } from './in-process.ts';
+export { claimedSync, runDownstream, type Downstream, type DownstreamOptions, type StepRetry } from './in-process.ts';

@@ -1,9 +1,12 @@
-import { Queue, type ConnectionOptions, type DefaultJobOptions, type KeepJobs } from 'bullmq';
+import { Queue, type BackoffStrategy, type ConnectionOptions, type DefaultJobOptions, type KeepJobs } from 'bullmq';
+import { backoffDelay, JOB_STEP } from '../core/resilience/index.ts';
 import { syncJobId } from './ids.ts';
-import type { DateRange, SyncJob } from './types.ts';
+import { repeatStrategy } from '../core/schedule.ts';
+import type { ChainRange, SyncJob } from './types.ts';
+import type { DateRange } from '../core/dates.ts';
 
 export interface RecomputeData {
-  range: DateRange;
+  range: ChainRange;
   /** Names the run whose data this follows; the next steps' job ids are derived from it. */
   key: string;
 }
@@ -35,7 +38,7 @@ export interface QueueTuning {
   /** How many times a job may be recovered from a dead worker before it fails. */
   maxStalledCount: number;
   attempts: number;
-  /** First retry delay; it doubles with each attempt, with jitter. */
+  /** First retry delay; it doubles with each attempt, with jitter (JOB_STEP in src/core/resilience/policies.ts). */
   backoffMs: number;
   /** A backfill that finds its connector busy (or its source full) tries again after this. */
   busyDelayMs: number;
@@ -69,10 +72,23 @@ export const defaultTuning: QueueTuning = {
   keepFailed: { age: 30 * DAY, count: 5000 },
 };
 
+/** The name job options give the backoff the workers compute (jobBackoff), instead of one of BullMQ's own. */
+export const JOB_BACKOFF = 'resilience';
+
+/**
+ * The Worker's backoffStrategy: the resilience formula with JOB_STEP's spread and cap, from
+ * the first delay the job was queued with, so BullMQ and the embedded runner wait alike.
+ */
+export const jobBackoff: BackoffStrategy = (attemptsMade, _type, _err, job) => {
+  const backoff = job?.opts.backoff;
+  const first = typeof backoff === 'object' && backoff.delay !== undefined ? backoff.delay : JOB_STEP.baseDelayMs;
+  return backoffDelay(attemptsMade, { ...JOB_STEP, baseDelayMs: first });
+};
+
 export function jobOptions(tuning: QueueTuning): DefaultJobOptions {
   return {
     attempts: tuning.attempts,
-    backoff: { type: 'exponential', delay: tuning.backoffMs, jitter: 0.25 },
+    backoff: { type: JOB_BACKOFF, delay: tuning.backoffMs },
     removeOnComplete: tuning.keepCompleted,
     removeOnFail: tuning.keepFailed,
   };
@@ -81,7 +97,8 @@ export function jobOptions(tuning: QueueTuning): DefaultJobOptions {
 export const queueNames = ['sync', 'recompute', 'evaluate', 'notify'] as const;
 
 export function openQueues(connection: ConnectionOptions, prefix: string, tuning: QueueTuning): PipelineQueues {
-  const opts = { connection, prefix, defaultJobOptions: jobOptions(tuning) };
+  // Job schedulers' ticks follow schedule.ts, as the embedded runner's do (see workers.ts too).
+  const opts = { connection, prefix, defaultJobOptions: jobOptions(tuning), settings: { repeatStrategy } };
   const sync = new Queue<SyncJob>('sync', opts);
   const recompute = new Queue<RecomputeData>('recompute', opts);
   const evaluate = new Queue<EvaluateData>('evaluate', opts);

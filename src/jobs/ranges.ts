@@ -1,5 +1,5 @@
-import { addDays } from '../connectors/index.ts';
-import type { DateRange } from './types.ts';
+import { addDays } from '../core/dates.ts';
+import type { DateRange } from '../core/dates.ts';
 
 /** Merges overlapping and adjacent ranges, so a cycle recomputes each date once. */
 export function mergeRanges(ranges: Iterable<DateRange | null | undefined>): DateRange[] {

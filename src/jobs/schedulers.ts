@@ -1,7 +1,8 @@
-import type { Queue } from 'bullmq';
+import type { DefaultJobOptions, Queue } from 'bullmq';
 import type { ConnectorConfig } from '../connectors/index.ts';
 import type { QueueTuning } from './queues.ts';
 import { jobOptions } from './queues.ts';
+import { isFireTime } from '../core/schedule.ts';
 import type { SyncJob } from './types.ts';
 
 export interface Reconciled {
@@ -10,11 +11,17 @@ export interface Reconciled {
   removed: string[];
 }
 
+/** Field by field: Redis hands a custom backoff back with its keys in another order. */
+function sameBackoff(a: DefaultJobOptions['backoff'], b: DefaultJobOptions['backoff']): boolean {
+  if (typeof a !== 'object' || typeof b !== 'object') return a === b;
+  return a.type === b.type && a.delay === b.delay && a.jitter === b.jitter;
+}
+
 /**
  * Makes the sync queue's job schedulers match the config: one per enabled connector, keyed
  * by its name so a changed schedule is updated in place, and none for removed or disabled
  * connectors. Unchanged schedulers are left alone, so replicas starting at once do not keep
- * replacing each other's next tick.
+ * replacing each other's next tick. Ticks are computed by schedule.ts (see queues.ts).
  */
 export async function reconcileSchedulers(queue: Queue<SyncJob>, connectors: readonly ConnectorConfig[], tuning: QueueTuning): Promise<Reconciled> {
   const out: Reconciled = { upserted: [], unchanged: [], removed: [] };
@@ -29,7 +36,11 @@ export async function reconcileSchedulers(queue: Queue<SyncJob>, connectors: rea
       (current.tz ?? 'UTC') === c.timezone &&
       JSON.stringify(current.template?.data) === JSON.stringify(data) &&
       current.template?.opts?.attempts === opts.attempts &&
-      JSON.stringify(current.template?.opts?.backoff) === JSON.stringify(opts.backoff);
+      sameBackoff(current.template?.opts?.backoff, opts.backoff) &&
+      // A tick planned before ticks came from schedule.ts (BullMQ's own cron-parser call) at
+      // a time this schedule does not fire, e.g. 03:30 for a 02:30 skipped by DST, is planned again.
+      current.next != null &&
+      isFireTime({ pattern: c.schedule, timezone: c.timezone }, current.next);
     if (same) {
       out.unchanged.push(c.name);
       continue;

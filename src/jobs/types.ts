@@ -1,9 +1,14 @@
-import type { DateWindow } from '../connectors/index.ts';
-import type { Logger } from '../log.ts';
+import type { DateRange } from '../core/dates.ts';
+import type { Logger } from '../core/log.ts';
 import type { SyncRun } from '../warehouse/index.ts';
 
-/** Inclusive range of reporting dates (YYYY-MM-DD). */
-export type DateRange = DateWindow;
+
+/**
+ * A chain's range. `owed` marks one started for days whose KPI work was owed, not for days a
+ * sync changed: its recompute does what is still owed when it runs, so the chains every idle
+ * sync starts for the same owed days do that work once between them.
+ */
+export type ChainRange = DateRange & { owed?: true };
 
 export interface SyncJob {
   connector: string;
@@ -11,6 +16,8 @@ export interface SyncJob {
   window?: DateRange;
   /** What started it: 'schedule', 'once', 'backfill', 'manual'. Recorded on the run. */
   trigger: string;
+  /** Apply answers that would delete more than the connector's maxDeleteShare of a day. */
+  allowDeletes?: boolean;
 }
 
 export interface SyncContext {
@@ -27,8 +34,8 @@ export interface SyncContext {
 export interface SyncOutcome {
   ok: boolean;
   runId: number;
-  /** Dates whose facts changed, also when the sync failed after committing some days. */
-  touched: DateRange | null;
+  /** Dates whose facts changed, also when the sync failed after committing some days; or days owed (see ChainRange). */
+  touched: ChainRange | null;
   run: SyncRun;
   error?: unknown;
 }
@@ -39,10 +46,23 @@ export interface SyncOutcome {
  */
 export interface PipelineHandlers {
   sync(job: SyncJob, ctx?: SyncContext): Promise<SyncOutcome>;
-  recompute(range: DateRange): Promise<void>;
-  /** Goal evaluation and alert rules as of `asOf`; returns the outbox rows it created. */
-  evaluate(asOf: Date): Promise<{ outboxIds: number[] }>;
-  notify(outboxIds: number[]): Promise<void>;
+  /**
+   * Records a job that is not run because its connector is not in the configuration (removed
+   * or disabled since the job was queued): a run row with status 'skipped' saying so.
+   */
+  notConfigured(job: SyncJob, ctx?: Pick<SyncContext, 'jobId' | 'log'>): Promise<SyncRun>;
+  recompute(range: ChainRange): Promise<void>;
+  /**
+   * Records the goals as of `asOf`, then evaluates the alert rules; returns the outbox rows it created and when
+   * they are due (their group wait), which is when the notify step is to run.
+   */
+  evaluate(asOf: Date): Promise<{ outboxIds: number[]; notifyAt?: Date }>;
+  /** Sends what is due; reports the messages that failed for good (none when it returns nothing). */
+  notify(outboxIds: number[]): Promise<NotifyOutcome | void>;
+}
+
+export interface NotifyOutcome {
+  failures: Array<{ channel: string; rule: string; error: string }>;
 }
 
 export type Step = 'sync' | 'recompute' | 'evaluate' | 'notify';

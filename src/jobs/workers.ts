@@ -1,13 +1,16 @@
 import { DelayedError, UnrecoverableError, WaitingError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { ConnectorConfig } from '../connectors/index.ts';
-import { errorMessage, isConfigError } from '../errors.ts';
-import type { Logger } from '../log.ts';
-import { redactSecrets } from '../secrets.ts';
-import { linkSignals } from '../signals.ts';
+import { isHeldAnswer } from '../connectors/index.ts';
+import { errorMessage, isConfigError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
+import { redactSecrets } from '../core/secrets.ts';
+import { linkSignals } from '../core/signals.ts';
 import { isPass, type SyncGate } from './gate.ts';
 import { chainKey, stepJobId } from './ids.ts';
-import type { EvaluateData, NotifyData, PipelineQueues, QueueTuning, RecomputeData } from './queues.ts';
-import type { DateRange, PipelineHandlers, SyncJob } from './types.ts';
+import { jobBackoff, type EvaluateData, type NotifyData, type PipelineQueues, type QueueTuning, type RecomputeData } from './queues.ts';
+import { repeatStrategy } from '../core/schedule.ts';
+import type { PipelineHandlers, SyncJob } from './types.ts';
+import type { DateRange } from '../core/dates.ts';
 
 export interface WorkerDeps {
   queues: PipelineQueues;
@@ -16,23 +19,39 @@ export interface WorkerDeps {
   prefix: string;
   handlers: PipelineHandlers;
   gate: SyncGate;
-  connectors: readonly ConnectorConfig[];
+  /** The connectors of the configuration current now (it changes on a reload). */
+  connectors: () => readonly ConnectorConfig[];
+  /**
+   * Reads the configuration file again when a job names a connector this process does not
+   * know (added, re-enabled, and this process not yet told); connectors() then has it.
+   */
+  reread?: () => Promise<unknown>;
   tuning: QueueTuning;
   log: Logger;
   /** Aborted when shutdown gives up waiting: running syncs stop and hand their job back. */
   shutdown: AbortSignal;
 }
 
+/**
+ * Chains for owed KPI work (a sync that changed nothing while days were owed, a start-up)
+ * share one deduplication id: at most one waits while one runs, however many idle syncs find
+ * the same days owed (200 connectors ticking would otherwise queue a chain each per tick).
+ */
+export const OWED_CHAIN = { deduplication: { id: 'owed-kpi-work', keepLastIfActive: true } } as const;
+
 export type SyncJobResult =
   | { runId: number; status: string; touched: DateRange | null }
-  | { skipped: 'busy' | 'not-configured' };
+  | { skipped: 'busy' }
+  | { skipped: 'not-configured'; runId: number };
 
 /**
  * ConfigError must never be retried; everything else is worth another attempt. BullMQ keeps
  * the message and stack in Redis and shows them on the dashboard, so both are scrubbed.
  */
 function jobError(err: unknown): Error {
-  if (isConfigError(err)) return new UnrecoverableError(redactSecrets(err.message));
+  // A held answer is re-read by the next tick, not by a retry seconds later: an outage that
+  // lasts a minute would otherwise confirm itself.
+  if (isConfigError(err) || isHeldAnswer(err)) return new UnrecoverableError(redactSecrets(err.message));
   const out = new Error(redactSecrets(errorMessage(err)));
   if (err instanceof Error) {
     out.name = err.name;
@@ -50,7 +69,7 @@ function jobError(err: unknown): Error {
  */
 export function startWorkers(deps: WorkerDeps): { workers: Worker[]; active: Set<Promise<unknown>> } {
   const { queues, handlers, gate, tuning, shutdown } = deps;
-  const byName = new Map(deps.connectors.map((c) => [c.name, c]));
+  const usable = (name: string) => deps.connectors().find((c) => c.name === name && c.enabled);
   const active = new Set<Promise<unknown>>();
   const common = {
     connection: deps.connection,
@@ -58,6 +77,9 @@ export function startWorkers(deps: WorkerDeps): { workers: Worker[]; active: Set
     lockDuration: tuning.lockDurationMs,
     stalledInterval: tuning.stalledIntervalMs,
     maxStalledCount: tuning.maxStalledCount,
+    // The worker that takes a job scheduler's tick computes the next one; a job that failed
+    // waits as the embedded runner's steps do.
+    settings: { repeatStrategy, backoffStrategy: jobBackoff },
   };
 
   // Every processor goes through here: logged with its job id, its errors made fit for
@@ -85,11 +107,18 @@ export function startWorkers(deps: WorkerDeps): { workers: Worker[]; active: Set
 
   const sync = tracked<SyncJob, SyncJobResult>(async (job, token, log) => {
     const data = job.data;
-    const cfg = byName.get(data.connector);
-    if (!cfg || !cfg.enabled) {
-      // A tick queued before this connector left the config (its scheduler is gone now).
-      log.warn({ connector: data.connector }, 'connector is not configured or disabled; sync skipped');
-      return { skipped: 'not-configured' };
+    // Each job runs with the configuration current when it runs; one naming a connector this
+    // process does not know may come from a newer file than the one it loaded.
+    let cfg = usable(data.connector);
+    if (!cfg && deps.reread) {
+      await deps.reread();
+      cfg = usable(data.connector);
+    }
+    if (!cfg) {
+      // Queued before its connector left the configuration (its scheduler is gone now): said
+      // in a run row and the log, never a silent success.
+      const run = await handlers.notConfigured(data, { jobId: job.id!, log });
+      return { skipped: 'not-configured', runId: run.id };
     }
     const entry = await gate.enter({ connector: cfg.name, source: cfg.type, job: job.id! });
     if (!isPass(entry)) {
@@ -114,7 +143,7 @@ export function startWorkers(deps: WorkerDeps): { workers: Worker[]; active: Set
     }
     if (outcome.touched) {
       const key = chainKey(cfg.name, outcome.touched, outcome.runId);
-      await queues.recompute.add('recompute', { range: outcome.touched, key }, { jobId: stepJobId('recompute', key) });
+      await queues.recompute.add('recompute', { range: outcome.touched, key }, { jobId: stepJobId('recompute', key), ...(outcome.touched.owed ? OWED_CHAIN : {}) });
     }
     if (!outcome.ok) {
       if (shutdown.aborted) {
@@ -133,11 +162,14 @@ export function startWorkers(deps: WorkerDeps): { workers: Worker[]; active: Set
     await queues.evaluate.add('evaluate', { asOf: new Date().toISOString(), key }, { jobId: stepJobId('evaluate', key) });
   });
 
-  const evaluate = tracked<EvaluateData, { outboxIds: number[] }>(async (job) => {
+  const evaluate = tracked<EvaluateData, { outboxIds: number[]; notifyAt?: Date }>(async (job) => {
     const result = await handlers.evaluate(new Date(job.data.asOf));
     const { key } = job.data;
     if (result.outboxIds.length > 0) {
-      await queues.notify.add('notify', { outboxIds: result.outboxIds, key }, { jobId: stepJobId('notify', key) });
+      // The group wait is kept by the queue: the job waits delayed in Redis until its rows
+      // are due, rather than a worker asleep inside it.
+      const delay = result.notifyAt ? Math.max(0, result.notifyAt.getTime() - Date.now()) : 0;
+      await queues.notify.add('notify', { outboxIds: result.outboxIds, key }, { jobId: stepJobId('notify', key), ...(delay > 0 ? { delay } : {}) });
     }
     return result;
   });
@@ -149,7 +181,7 @@ export function startWorkers(deps: WorkerDeps): { workers: Worker[]; active: Set
   const workers = [
     new Worker<SyncJob, SyncJobResult>('sync', sync, { ...common, concurrency: tuning.syncConcurrency }),
     new Worker<RecomputeData, void>('recompute', recompute, { ...common, concurrency: 1 }),
-    new Worker<EvaluateData, { outboxIds: number[] }>('evaluate', evaluate, { ...common, concurrency: 1 }),
+    new Worker<EvaluateData, { outboxIds: number[]; notifyAt?: Date }>('evaluate', evaluate, { ...common, concurrency: 1 }),
     new Worker<NotifyData, void>('notify', notify, { ...common, concurrency: 1 }),
   ] as Worker[];
   for (const w of workers) {

@@ -1,9 +1,9 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
-import { ConfigError } from '../errors.ts';
-import type { Database, DateString } from '../warehouse/index.ts';
+import { ConfigError } from '../core/errors.ts';
+import { campaignKeySql, type Database, type DateString } from '../warehouse/index.ts';
 import { filterCondition, type NormalFilter } from './filters.ts';
 import type { Grain, Period, WeekStart } from './periods.ts';
-import { moneyMetrics } from './vocabulary.ts';
+import { moneyMetrics } from '../core/vocabulary.ts';
 
 export type Dimension = 'all' | 'connector' | 'channel' | 'campaign';
 export const dimensions: readonly Dimension[] = ['all', 'connector', 'channel', 'campaign'];
@@ -15,9 +15,17 @@ export interface Reporting {
   currency: string;
   /** Units of the reporting currency per unit of each other currency. */
   fxRates: Readonly<Record<string, number>>;
+  /** Base metrics counted from these connectors only (config `metrics.<name>.from`). */
+  sources?: Readonly<Record<string, readonly string[]>>;
 }
 
-export interface AggregateQuery {
+/** Facts of `metric` that count: all of them, or only the chosen connectors'. */
+function metricCondition(metric: string, reporting: Reporting): RawBuilder<boolean> {
+  const from = reporting.sources?.[metric];
+  return from ? sql<boolean>`(f.metric = ${metric} and f.connector = any(${[...from]}::text[]))` : sql<boolean>`f.metric = ${metric}`;
+}
+
+interface AggregateQuery {
   periods: PeriodSpec;
   /** Facts dated outside [from, to] are not read. */
   from: DateString;
@@ -105,7 +113,7 @@ export class PointStore {
   }
 }
 
-export class PointCursor {
+class PointCursor {
   #index = 0;
   #key = '';
 
@@ -130,6 +138,15 @@ export class PointCursor {
     const period = this.keys[this.#index - offset];
     return period === undefined ? undefined : this.store.point(period, this.#key);
   }
+}
+
+/**
+ * A fact's value in a dimension. A campaign is its key: the platform's id where the facts
+ * have one (so a renamed campaign is one series, and two of one name are two), else its name;
+ * labels for people come from src/metrics/labels.ts.
+ */
+function dimensionExpr(d: Exclude<Dimension, 'all'>): RawBuilder<string> {
+  return d === 'campaign' ? campaignKeySql('f') : sql<string>`${sql.ref(`f.${d}`)}`;
 }
 
 function periodExpr(spec: PeriodSpec): RawBuilder<DateString> {
@@ -170,13 +187,13 @@ function convertedValue(reporting: Reporting, metrics: readonly string[]): RawBu
   )} end)`;
 }
 
-export interface MissingRate {
+interface MissingRate {
   currency: string;
   facts: number;
   connector: string;
 }
 
-export function missingRateError(missing: readonly MissingRate[], reporting: Reporting): ConfigError {
+function missingRateError(missing: readonly MissingRate[], reporting: Reporting): ConfigError {
   return new ConfigError(
     missing.map((m) => ({
       path: 'reporting.fxRates',
@@ -255,14 +272,14 @@ export async function aggregateRows(db: Kysely<Database>, query: AggregateQuery,
 
   const period = periodExpr(query.periods);
   const value = convertedValue(query.reporting, metrics);
-  const sets = [...(query.dimensions.includes('all') ? [sql`()`] : []), ...dims.map((d) => sql`(${sql.ref(`f.${d}`)})`)];
-  const dimColumns = dims.flatMap((d) => [sql`grouping(${sql.ref(`f.${d}`)}) as ${sql.ref(`g_${d}`)}`, sql`${sql.ref(`f.${d}`)} as ${sql.ref(`v_${d}`)}`]);
+  const sets = [...(query.dimensions.includes('all') ? [sql`()`] : []), ...dims.map((d) => sql`(${dimensionExpr(d)})`)];
+  const dimColumns = dims.flatMap((d) => [sql`grouping(${dimensionExpr(d)}) as ${sql.ref(`g_${d}`)}`, sql`${dimensionExpr(d)} as ${sql.ref(`v_${d}`)}`]);
   const columns: Array<{ column: string; metric: string; group: number }> = [];
   const sums = live.flatMap(({ g, i }) =>
     metrics.map((metric, m) => {
       const column = `s${i}_${m}`;
       columns.push({ column, metric, group: i });
-      const where = g.length === 0 ? sql`f.metric = ${metric}` : sql`f.metric = ${metric} and ${filterCondition(g)}`;
+      const where = g.length === 0 ? metricCondition(metric, query.reporting) : sql`${metricCondition(metric, query.reporting)} and ${filterCondition(g)}`;
       return sql`sum(${value}) filter (where ${where}) as ${sql.ref(column)}`;
     }),
   );

@@ -1,13 +1,11 @@
 import type { KpiConfig } from '../config/index.ts';
-import { ConfigError, type ConfigProblem } from '../errors.ts';
+import { ConfigError, type ConfigProblem } from '../core/errors.ts';
 import { checkFormulas, type CompiledKpi, type FormulaNode } from './formula/index.ts';
 import type { Filter } from './filters.ts';
-import { baseMetrics, baseMetricNames } from './vocabulary.ts';
+import { baseMetrics, baseMetricNames, type KpiDirection, type KpiUnit } from '../core/vocabulary.ts';
 
-export type KpiUnit = 'percent' | 'currency' | 'count' | 'ratio';
-export type KpiDirection = 'higher' | 'lower';
 
-export interface KpiDefinition {
+interface KpiDefinition {
   name: string;
   label: string;
   /** For a base metric, its own name: the metric summed over the period. */
@@ -169,7 +167,7 @@ export class Catalogue {
   }
 }
 
-export interface CatalogueCheck {
+interface CatalogueCheck {
   catalogue: Catalogue;
   /** Each with the config path of the KPI to fix (`kpis[2].formula`). */
   problems: ConfigProblem[];

@@ -1,7 +1,7 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Database, DateString } from '../warehouse/index.ts';
 import { pointKey, type Dimension, type PointStore, type Reporting } from './aggregate.ts';
-import { ABSENT_METRIC } from './evaluate.ts';
+import { ABSENT_METRIC } from './kpi-plan.ts';
 
 /**
  * Which days' stored day points still match their facts (see migration 006): an incremental
@@ -12,16 +12,20 @@ import { ABSENT_METRIC } from './evaluate.ts';
  * back as that double, so weeks and months rolled up from it are the same to the bit.
  */
 
-export interface DayState {
+interface DayState {
   factsVersion: number;
   pointsVersion: number | null;
   basis: string | null;
 }
 
-/** What a day's base sums depend on besides its facts: the money conversion. */
+/** What a day's base sums depend on besides its facts: the money conversion, and which connectors count for a metric. */
 export function basisOf(reporting: Reporting): string {
   const rates = Object.entries(reporting.fxRates).sort(([a], [b]) => a.localeCompare(b));
-  return JSON.stringify([reporting.currency, rates]);
+  const sources = Object.entries(reporting.sources ?? {})
+    .map(([metric, from]) => [metric, [...from].sort()] as const)
+    .sort(([a], [b]) => a.localeCompare(b));
+  // Without a choice the basis reads as before one existed: stored points stay current.
+  return JSON.stringify(sources.length > 0 ? [reporting.currency, rates, sources] : [reporting.currency, rates]);
 }
 
 /** The state of each date in [from, to] that has one; a date without one has never had its facts written. */

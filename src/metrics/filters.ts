@@ -1,6 +1,7 @@
 import { sql, type RawBuilder } from 'kysely';
+import { idKeySql } from '../warehouse/index.ts';
 
-export const filterKeys = ['account', 'campaign', 'channel', 'connector'] as const;
+const filterKeys = ['account', 'campaign', 'channel', 'connector'] as const;
 export type FilterKey = (typeof filterKeys)[number];
 
 /** Fact columns a KPI, a goal or a query may be restricted to; a list means any of them. */
@@ -46,19 +47,24 @@ export function filterKey(filter: NormalFilter | null): string {
   return JSON.stringify(filter);
 }
 
+/**
+ * Facts of the campaigns `values` name: by name where facts are keyed by name; by latest name,
+ * id or key (campaignKey) where they have an id, so a filter on a campaign's name follows it
+ * through a rename. The subquery does not depend on the row: it runs once, as a hashed set.
+ */
+function campaignCondition(values: readonly string[]): RawBuilder<boolean> {
+  const list = [...values];
+  return sql<boolean>`(case when f.campaign_id = '' then f.campaign = any(${list}::text[]) else (f.connector, f.account, f.campaign_id) in (
+    select c.connector, c.account, c.campaign_id from campaigns c
+    where c.name = any(${list}::text[]) or c.campaign_id = any(${list}::text[]) or ${idKeySql('c')} = any(${list}::text[])
+  ) end)`;
+}
+
 /** A condition on metric_facts aliased `f`; keys come from the fixed list above, never from input. */
 export function filterCondition(filter: NormalFilter): RawBuilder<boolean> {
   if (filter.length === 0) return sql<boolean>`true`;
   return sql<boolean>`(${sql.join(
-    filter.map(([key, values]) => sql`${sql.ref(`f.${key}`)} = any(${[...values]}::text[])`),
+    filter.map(([key, values]) => (key === 'campaign' ? campaignCondition(values) : sql`${sql.ref(`f.${key}`)} = any(${[...values]}::text[])`)),
     sql` and `,
   )})`;
-}
-
-export function describeFilter(filter: Filter | undefined): string {
-  const parts = filterKeys.filter((k) => filter?.[k] !== undefined).map((k) => {
-    const v = filter![k]!;
-    return `${k}=${typeof v === 'string' ? v : v.join('|')}`;
-  });
-  return parts.join(', ');
 }

@@ -1,20 +1,20 @@
 import type { Kysely } from 'kysely';
 import type { GoalConfig, OkrConfig } from '../config/index.ts';
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../core/errors.ts';
 import type { Database, DateString } from '../warehouse/index.ts';
-import { loadCatalogue, requireKpi, type Catalogue, type KpiUnit } from './catalogue.ts';
+import type { GoalStatus, KpiUnit } from '../core/vocabulary.ts';
+import { loadCatalogue, requireKpi, type Catalogue } from './catalogue.ts';
 import type { MetricsConfig } from './context.ts';
 import type { Filter } from './filters.ts';
 import { addDays, dateIn, daysBetween, periodsBetween, periodStart, shiftPeriod, type Grain } from './periods.ts';
+import { loadCompleteness, type Completeness, type CompletenessConfig } from './completeness.ts';
 import { kpiSeries, kpiValue, type SeriesPoint } from './series.ts';
-
-export type GoalStatus = 'on_track' | 'at_risk' | 'off_track' | 'achieved' | 'missed';
 
 /**
  * Where the statuses change. Progress and expected progress are fractions of the way
  * from baseline to target.
  */
-export const goalThresholds = {
+const goalThresholds = {
   /** reach: on_track while progress >= expected - tolerance. */
   tolerance: 0.05,
   /** reach: at_risk while progress >= expected - tolerance - atRiskBand; off_track below. */
@@ -25,7 +25,7 @@ export const goalThresholds = {
   forecastPeriods: 6,
 } as const;
 
-export interface GoalsConfig extends MetricsConfig {
+export interface GoalsConfig extends CompletenessConfig {
   goals: readonly GoalConfig[];
   okrs: readonly OkrConfig[];
 }
@@ -41,6 +41,11 @@ export interface GoalResult {
   start: DateString;
   deadline: DateString;
   asOf: DateString;
+  /**
+   * The last day the assessment reads (asOf, or the last day all of the KPI's sources are
+   * complete through if that is earlier); null while no day is (status waiting).
+   */
+  dataThrough: DateString | null;
   target: number;
   baseline: number;
   /**
@@ -75,14 +80,17 @@ export interface OkrResult {
   keyResults: KeyResultResult[];
 }
 
-export interface GoalsEvaluation {
+export interface GoalsAssessment {
   asOf: DateString;
   goals: GoalResult[];
   okrs: OkrResult[];
 }
 
 /** Least to most worrying; an objective takes its worst key result's. */
-const SEVERITY: Record<GoalStatus, number> = { achieved: 0, on_track: 1, at_risk: 2, off_track: 3, missed: 4 };
+// Waiting says nothing about the goal itself: it ranks between on track and at risk, so an
+// objective is no better than its key results' known worst, and shows waiting only when no
+// key result is worse.
+const SEVERITY: Record<GoalStatus, number> = { achieved: 0, on_track: 1, waiting: 2, at_risk: 3, off_track: 4, missed: 5 };
 
 const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, v));
 
@@ -102,7 +110,7 @@ function linearTrend(points: ReadonlyArray<{ x: number; y: number }>): ((x: numb
  * filter and the KPI's, clipped at the as-of date so that an evaluation of a past date
  * sees what was known then (as far as the facts have not been restated since).
  */
-export async function assessGoal(db: Kysely<Database>, config: MetricsConfig, goal: GoalConfig, asOf: DateString, catalogue: Catalogue = loadCatalogue(config.kpis)): Promise<GoalResult> {
+async function assessGoal(db: Kysely<Database>, config: MetricsConfig, goal: GoalConfig, asOf: DateString, catalogue: Catalogue = loadCatalogue(config.kpis)): Promise<GoalResult> {
   const def = requireKpi(catalogue, goal.kpi);
   const { weekStart } = config.reporting;
   const grain = goal.grain;
@@ -124,7 +132,9 @@ export async function assessGoal(db: Kysely<Database>, config: MetricsConfig, go
 
   let actual: number | null = null;
   if (started && !stay) actual = await kpiValue(db, config, { kpi: goal.kpi, from: goal.start, to: effective, ...(filter ? { filter } : {}) });
-  if (started && stay) actual = [...series].reverse().find((p) => p.periodStart >= startPeriod && p.value !== null)?.value ?? null;
+  // A stay_* goal is measured on its latest complete grain period: one still running (or not
+  // all in the warehouse yet) would judge a part of a month against a whole month's target.
+  if (started && stay) actual = [...series].reverse().find((p) => p.periodStart >= startPeriod && p.periodEnd <= effective && p.value !== null)?.value ?? null;
 
   const holds = (v: number): boolean => (goal.criterion === 'stay_below' ? v <= goal.target : v >= goal.target);
   let progress: number | null = null;
@@ -147,6 +157,9 @@ export async function assessGoal(db: Kysely<Database>, config: MetricsConfig, go
   if (!started) {
     // Nothing is expected before the start.
     status = 'on_track';
+  } else if (stay && actual === null && asOf <= goal.deadline) {
+    // No whole period since the start yet: nothing to judge, not a failure.
+    status = 'waiting';
   } else if (stay) {
     if (asOf > goal.deadline) {
       const span = series.filter((pt) => pt.periodStart >= startPeriod && pt.value !== null);
@@ -170,6 +183,7 @@ export async function assessGoal(db: Kysely<Database>, config: MetricsConfig, go
     kpi: goal.kpi,
     label: def.label,
     unit: def.unit,
+    dataThrough: asOf,
     criterion: goal.criterion,
     grain,
     ...(filter ? { filter } : {}),
@@ -183,6 +197,33 @@ export async function assessGoal(db: Kysely<Database>, config: MetricsConfig, go
     expected,
     forecast,
     status,
+  };
+}
+
+/** A goal whose span has begun but whose KPI has no complete day in it yet: nothing is judged. */
+function waitingGoal(goal: GoalConfig, asOf: DateString, dataThrough: DateString | null, catalogue: Catalogue): GoalResult {
+  const def = requireKpi(catalogue, goal.kpi);
+  const totalDays = daysBetween(goal.start, goal.deadline) + 1;
+  const expected = goal.criterion === 'reach' ? clamp(daysBetween(goal.start, asOf < goal.deadline ? asOf : goal.deadline) + 1, 0, totalDays) / totalDays : 1;
+  return {
+    goal: goal.name,
+    kpi: goal.kpi,
+    label: def.label,
+    unit: def.unit,
+    criterion: goal.criterion,
+    grain: goal.grain,
+    ...(goal.filter ? { filter: goal.filter as Filter } : {}),
+    start: goal.start,
+    deadline: goal.deadline,
+    asOf,
+    dataThrough,
+    target: goal.target,
+    baseline: goal.baseline ?? 0,
+    actual: null,
+    progress: null,
+    expected,
+    forecast: null,
+    status: 'waiting',
   };
 }
 
@@ -245,17 +286,27 @@ function rollUp(okr: OkrConfig, byName: ReadonlyMap<string, GoalResult>): OkrRes
  * Every goal and OKR as of a date, without writing anything (the report uses this). An
  * instant is taken as its date in the reporting time zone.
  */
-export async function assessGoals(db: Kysely<Database>, config: GoalsConfig, when: DateString | Date): Promise<GoalsEvaluation> {
+export async function assessGoals(db: Kysely<Database>, config: GoalsConfig, when: DateString | Date, given?: Completeness): Promise<GoalsAssessment> {
   const asOf = typeof when === 'string' ? when : dateIn(when, config.reporting.timezone);
   const catalogue = loadCatalogue(config.kpis);
+  const completeness = given ?? (await loadCompleteness(db, config, catalogue));
   const goals: GoalResult[] = [];
-  for (const goal of config.goals) goals.push(await assessGoal(db, config, goal, asOf, catalogue));
+  for (const goal of config.goals) {
+    // Judged on complete data only: as of the last day all the KPI's sources hold, if earlier.
+    const through = completeness.through(goal.kpi);
+    const dataThrough = through === null ? null : through < asOf ? through : asOf;
+    if (asOf >= goal.start && (dataThrough === null || dataThrough < goal.start)) goals.push(waitingGoal(goal, asOf, dataThrough, catalogue));
+    else goals.push({ ...(await assessGoal(db, config, goal, dataThrough ?? asOf, catalogue)), asOf, dataThrough });
+  }
   const byName = new Map(goals.map((g) => [g.goal, g]));
   return { asOf, goals, okrs: config.okrs.map((okr) => rollUp(okr, byName)) };
 }
 
-/** assessGoals, and records the results in goal_snapshots and okr_snapshots (one row per as-of date; a re-run replaces it). */
-export async function evaluateGoals(db: Kysely<Database>, config: GoalsConfig, when: DateString | Date): Promise<GoalsEvaluation> {
+/**
+ * assessGoals, and records the results in goal_snapshots and okr_snapshots (one row per as-of
+ * date; a re-run replaces it). Returns the assessment, which the goal alert rules then use.
+ */
+export async function recordGoals(db: Kysely<Database>, config: GoalsConfig, when: DateString | Date): Promise<GoalsAssessment> {
   const result = await assessGoals(db, config, when);
   const asOf = result.asOf;
   await db.transaction().execute(async (trx) => {
@@ -305,4 +356,67 @@ export async function evaluateGoals(db: Kysely<Database>, config: GoalsConfig, w
     }
   });
   return result;
+}
+
+export interface GoalSnapshot {
+  goal: string;
+  asOf: DateString;
+  actual: number | null;
+  progress: number | null;
+  expected: number;
+  forecast: number | null;
+  status: GoalStatus;
+}
+
+/**
+ * The assessments recordGoals stored for these goals up to `until`, oldest first: how a goal
+ * was judged at each evaluation (the console draws its progress line from them).
+ */
+export async function goalHistory(db: Kysely<Database>, goals: readonly string[], until: DateString): Promise<GoalSnapshot[]> {
+  if (goals.length === 0) return [];
+  const rows = await db.selectFrom('goal_snapshots').select(['goal', 'as_of', 'actual', 'progress', 'expected', 'forecast', 'status']).where('goal', 'in', goals).where('as_of', '<=', until).orderBy('goal').orderBy('as_of').execute();
+  return rows.map((r) => ({ goal: r.goal, asOf: r.as_of, actual: r.actual, progress: r.progress, expected: r.expected, forecast: r.forecast, status: r.status as GoalStatus }));
+}
+
+/**
+ * The assessment the evaluate step stored for `asOf` (recordGoals), as assessGoals returns
+ * it: the goals' settings from the configuration, their judgement from goal_snapshots, the
+ * last complete day from `completeness` as assessGoals reads it, the OKRs rolled up the same
+ * way. Null unless every configured goal has a snapshot of that day taken with its present
+ * KPI, criterion and target (a goal changed since is assessed anew by the caller).
+ */
+export async function storedGoals(db: Kysely<Database>, config: GoalsConfig, asOf: DateString, completeness: Completeness, catalogue: Catalogue = loadCatalogue(config.kpis)): Promise<GoalsAssessment | null> {
+  if (config.goals.length === 0) return { asOf, goals: [], okrs: config.okrs.map((okr) => rollUp(okr, new Map())) };
+  const rows = await db.selectFrom('goal_snapshots').selectAll().where('as_of', '=', asOf).where('goal', 'in', config.goals.map((g) => g.name)).execute();
+  const byGoal = new Map(rows.map((r) => [r.goal, r]));
+  const goals: GoalResult[] = [];
+  for (const goal of config.goals) {
+    const r = byGoal.get(goal.name);
+    if (!r || r.kpi !== goal.kpi || r.criterion !== goal.criterion || r.target !== goal.target || r.baseline === null) return null;
+    const def = requireKpi(catalogue, goal.kpi);
+    const through = completeness.through(goal.kpi);
+    const filter = goal.filter as Filter | undefined;
+    goals.push({
+      goal: goal.name,
+      kpi: goal.kpi,
+      label: def.label,
+      unit: def.unit,
+      dataThrough: through === null ? null : through < asOf ? through : asOf,
+      criterion: goal.criterion,
+      grain: goal.grain,
+      ...(filter ? { filter } : {}),
+      start: goal.start,
+      deadline: goal.deadline,
+      asOf,
+      target: r.target,
+      baseline: r.baseline,
+      actual: r.actual,
+      progress: r.progress,
+      expected: r.expected,
+      forecast: r.forecast,
+      status: r.status as GoalStatus,
+    });
+  }
+  const byName = new Map(goals.map((g) => [g.goal, g]));
+  return { asOf, goals, okrs: config.okrs.map((okr) => rollUp(okr, byName)) };
 }

@@ -2,27 +2,14 @@
  * KPIs: the catalogue, recompute into kpi_values, series and to-date comparisons computed
  * from the facts, goals and OKRs. The formula language has its own surface in formula/.
  */
-export { builtinKpis, checkCatalogue, loadCatalogue, type Catalogue, type KpiDefinition, type KpiDirection, type KpiUnit } from './catalogue.ts';
-export { metricsChecks } from './checks.ts';
+export { builtinKpis, loadCatalogue } from './catalogue.ts';
 export type { MetricsConfig } from './context.ts';
-export { dimensions, type Dimension } from './aggregate.ts';
-export type { Filter } from './filters.ts';
-export { grains, periodOf, periodsBetween, shiftPeriod, todayIn, type Grain, type Period, type WeekStart } from './periods.ts';
-export { kpiAtPeriods, PeriodSums, type PeriodsQuery } from './period-sums.ts';
-export { recompute, type GrainSummary, type RecomputeOptions, type RecomputeRange, type RecomputeResult } from './recompute.ts';
-export {
-  compareToDate,
-  kpiSeries,
-  kpiValue,
-  kpiWindows,
-  toDateWindows,
-  type SeriesPoint,
-  type SeriesQuery,
-  type ToDateComparison,
-  type ToDateQuery,
-  type WindowQuery,
-  type WindowValues,
-} from './series.ts';
-export { assessGoals, evaluateGoals, goalThresholds, type GoalResult, type GoalsConfig, type GoalsEvaluation, type GoalStatus, type KeyResultResult, type OkrResult } from './goals.ts';
-export { buildReport, type KpiLine, type Report, type ReportConfig, type ReportOptions } from './report.ts';
-export { baseMetrics, baseMetricNames, moneyMetrics, type BaseMetric } from './vocabulary.ts';
+export { periodOf, periodsBetween, shiftPeriod, todayIn, type Grain, type Period } from './periods.ts';
+export { owedRanges, recomputeOwed } from './owed.ts';
+export { recompute, type RecomputeResult } from './recompute.ts';
+export { compareToDate, kpiSeries, kpiValue, kpiWindows, toDateWindows, type SeriesPoint } from './series.ts';
+export { assessGoals, goalHistory, recordGoals, storedGoals, type GoalSnapshot, type GoalResult, type GoalsAssessment, type GoalsConfig, type OkrResult } from './goals.ts';
+export { buildReport, type KpiComparison, type Report } from './report.ts';
+export { ALL_COMPLETE, lastCompletePeriod, loadCompleteness, refreshKpiSources, type Completeness, type CompletenessConfig } from './completeness.ts';
+export { readStatus, STATUS_RUNS, STATUS_QUARANTINED, type Status, type ConnectorStatus, type ConnectorVerdict, type StatusRun, type Verdict } from './status.ts';
+export { displayFormat, storeBiCatalogue, storeConfigTables } from './bi-catalogue.ts';

@@ -2,11 +2,12 @@ import type { Kysely } from 'kysely';
 import type { Database, DateString } from '../warehouse/index.ts';
 import { aggregateInto, pointKey, PointStore, splitPointKey, type Dimension, type PeriodSpec } from './aggregate.ts';
 import { loadCatalogue, requireKpi } from './catalogue.ts';
-import type { MetricsConfig } from './context.ts';
-import { EvaluationPlan, type PointWindow } from './evaluate.ts';
+import { reportingOf, type MetricsConfig } from './context.ts';
+import { KpiPlan, type PointWindow } from './kpi-plan.ts';
 import { filterKey, normalizeFilter, type Filter } from './filters.ts';
 import { isDateString, periodOf, periodStart, shiftPeriod, type Grain, type Period } from './periods.ts';
-import type { WindowValues } from './series.ts';
+import { byLabel, type WindowValues } from './series.ts';
+import { dimensionLabels } from './labels.ts';
 
 export interface PeriodsQuery {
   kpi: string | readonly string[];
@@ -21,7 +22,7 @@ export interface PeriodsQuery {
 interface Prepared {
   grain: Grain;
   names: string[];
-  plan: EvaluationPlan;
+  plan: KpiPlan;
   dimension: Dimension;
   /** The asked periods and those previous() reaches back to, oldest first. */
   windows: Period[];
@@ -36,7 +37,7 @@ interface Shared {
   grain: Grain;
   windows: Period[];
   dimension: Dimension;
-  plan: EvaluationPlan;
+  plan: KpiPlan;
   store: PointStore;
   /** Metrics announced for this aggregate, read together on its first use. */
   wanted: Set<string>;
@@ -87,7 +88,14 @@ export class PeriodSums {
   async values(query: PeriodsQuery): Promise<WindowValues[]> {
     const q = this.#prepare(query);
     const store = await this.#storeFor(q);
-    return valuesAt(q, store, query.periods);
+    const rows = windowValues(q, store, query.periods);
+    if (q.dimension !== 'campaign' || rows.length === 0) return rows;
+    // Campaigns with an id read as their names, and are listed in that order, as kpiWindows lists them.
+    const labels = await dimensionLabels(this.db, q.dimension, rows.map((r) => r.dimensionValue));
+    const order = new Map(byLabel(labels.keys(), labels).map((v, i) => [v, i]));
+    const kpiOrder = new Map(q.names.map((n, i) => [n, i]));
+    for (const r of rows) r.dimensionLabel = labels.get(r.dimensionValue) ?? r.dimensionValue;
+    return rows.sort((a, b) => kpiOrder.get(a.kpi)! - kpiOrder.get(b.kpi)! || order.get(a.dimensionValue)! - order.get(b.dimensionValue)!);
   }
 
   #prepare(query: PeriodsQuery): Prepared {
@@ -99,7 +107,7 @@ export class PeriodSums {
       if (!isDateString(p) || periodStart(p, query.grain, weekStart) !== p) throw new RangeError(`expected the start of a ${query.grain}, got ${p}`);
     }
     const dimension = query.dimension ?? 'all';
-    const plan = new EvaluationPlan(catalogue, names, normalizeFilter(query.filter));
+    const plan = new KpiPlan(catalogue, names, normalizeFilter(query.filter));
     const starts = new Set<DateString>();
     for (const p of query.periods) for (let k = 0; k <= plan.lookback; k++) starts.add(shiftPeriod(p, query.grain, -k));
     const windows = [...starts].sort().map((s) => periodOf(s, query.grain, weekStart));
@@ -159,7 +167,7 @@ export class PeriodSums {
         dimensions: [on.dimension],
         metrics,
         groups: on.plan.groups,
-        reporting: this.config.reporting,
+        reporting: reportingOf(this.config),
       },
       store,
     );
@@ -191,7 +199,7 @@ function pointRows(q: Prepared, store: PointStore): Map<string, PointRow> {
 }
 
 /** The values of a prepared query from a store that may hold more periods, metrics and filter groups than it reads. */
-function valuesAt(q: Prepared, store: PointStore, periods: readonly DateString[]): WindowValues[] {
+function windowValues(q: Prepared, store: PointStore, periods: readonly DateString[]): WindowValues[] {
   const index = new Map(q.windows.map((w, i) => [w.start, i]));
   const asked = periods.map((p) => index.get(p)!);
   const hasData = (point: Float64Array | undefined): boolean => {
@@ -210,9 +218,9 @@ function valuesAt(q: Prepared, store: PointStore, periods: readonly DateString[]
       const values = asked.map((i) => {
         if (!hasData(row.points[i])) return null;
         row.index = i;
-        return q.plan.evaluateRoot(root, row);
+        return q.plan.valueAt(root, row);
       });
-      out.push({ kpi, dimension: q.dimension, dimensionValue: value, values });
+      out.push({ kpi, dimension: q.dimension, dimensionValue: value, dimensionLabel: value, values });
     }
   });
   return out;

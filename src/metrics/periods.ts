@@ -19,11 +19,11 @@ const DAY_MS = 86_400_000;
  * time zone from ever moving a date.
  */
 
-export function dayNumber(date: DateString): number {
+function dayNumber(date: DateString): number {
   return Date.UTC(Number(date.slice(0, 4)), Number(date.slice(5, 7)) - 1, Number(date.slice(8, 10))) / DAY_MS;
 }
 
-export function fromDayNumber(day: number): DateString {
+function fromDayNumber(day: number): DateString {
   return new Date(day * DAY_MS).toISOString().slice(0, 10);
 }
 

@@ -1,21 +1,16 @@
 import { sql, type Kysely } from 'kysely';
+import type { DateRange } from '../core/dates.ts';
 import type { Database, DateString } from '../warehouse/index.ts';
 import { addAggregateRows, aggregateRows, type AggregateRows, assertRates, dimensions, metricsPresent, PointStore } from './aggregate.ts';
 import { loadCatalogue } from './catalogue.ts';
-import type { MetricsConfig } from './context.ts';
-import { EvaluationPlan, lookbackOf } from './evaluate.ts';
+import { reportingOf, type MetricsConfig } from './context.ts';
+import { KpiPlan, lookbackOf } from './kpi-plan.ts';
 import { NO_FILTER } from './filters.ts';
 import { addStoredDays, basisOf, isCurrent, loadDayStates, markDaysQuery, readStoredDays, type StoredDays } from './day-state.ts';
 import { deletePoints, pointFormat, writePoints, type PointFormat, type PointWrite, type WriteResult } from './point-writes.ts';
 import { addDays, daysBetween, grains as allGrains, isDateString, periodEnd, periodsBetween, periodStart, shiftPeriod, type Grain, type Period, type WeekStart } from './periods.ts';
 
-export interface RecomputeRange {
-  /** First and last date whose facts changed; both inclusive. */
-  from: DateString;
-  to: DateString;
-}
-
-export interface RecomputeOptions {
+interface RecomputeOptions {
   /**
    * Days of facts summed per query, and written per transaction. Bounds memory: a chunk's
    * day × campaign points are held until its weeks and months are rolled up.
@@ -76,7 +71,7 @@ const DEFAULT_BATCH = 5_000;
  * Only values that exist are stored: a KPI with no data or a zero denominator in a
  * period has no value there (never a NULL).
  */
-export async function recompute(db: Kysely<Database>, config: MetricsConfig, range?: RecomputeRange, options: RecomputeOptions = {}): Promise<RecomputeResult> {
+export async function recompute(db: Kysely<Database>, config: MetricsConfig, range?: DateRange, options: RecomputeOptions = {}): Promise<RecomputeResult> {
   const started = performance.now();
   const catalogue = loadCatalogue(config.kpis);
   const kpis = catalogue.list().map((d) => d.name);
@@ -113,8 +108,9 @@ export async function recompute(db: Kysely<Database>, config: MetricsConfig, ran
   // Read before any fact is: the versions the day points written here are computed from.
   const states = await loadDayStates(db, readFrom, readTo);
   // Points only as wide as the metrics that have facts here (a few of the vocabulary's 34).
-  const plan = new EvaluationPlan(catalogue, kpis, NO_FILTER, await metricsPresent(db, readFrom, readTo));
-  const basis = basisOf(config.reporting);
+  const plan = new KpiPlan(catalogue, kpis, NO_FILTER, await metricsPresent(db, readFrom, readTo));
+  const reporting = reportingOf(config);
+  const basis = basisOf(reporting);
   // An incremental recompute sums only the facts of the days that changed (and of days whose
   // points are out of date); weeks and months take their other days from the stored day
   // points, and skip days that never had a fact. Stored points hold unfiltered sums only, so
@@ -132,7 +128,7 @@ export async function recompute(db: Kysely<Database>, config: MetricsConfig, ran
   const dayCount = (ps: readonly DayPart[]) => ps.reduce((n, p) => n + daysBetween(p.start, p.end) + 1, 0);
   result.daysFromFacts = dayCount(factParts);
   result.daysFromPoints = dayCount(parts.filter((p) => p.source === 'points'));
-  if (factParts.length > 0) await assertRates(db, config.reporting, factParts[0]!.start, factParts.at(-1)!.end);
+  if (factParts.length > 0) await assertRates(db, reporting, factParts[0]!.start, factParts.at(-1)!.end);
   if (!range) {
     for (const lane of lanes) result.deleted += await deletePoints(db, [lane.grain], { from: lane.first, to: lane.last, outside: true });
   }
@@ -143,7 +139,7 @@ export async function recompute(db: Kysely<Database>, config: MetricsConfig, ran
   const readPart = async (part: DayPart): Promise<PartRead> => {
     if (part.source === 'none') return {};
     if (part.source === 'points') return { stored: await readStoredDays(db, days, part.start, part.end) };
-    const query = { periods: { grain: 'day', weekStart }, from: part.start, to: part.end, dimensions, metrics, groups: plan.groups, reporting: config.reporting } as const;
+    const query = { periods: { grain: 'day', weekStart }, from: part.start, to: part.end, dimensions, metrics, groups: plan.groups, reporting } as const;
     return { facts: await aggregateRows(db, query, plan.metrics) };
   };
   const query = (parts: readonly DayPart[]) => Promise.all(parts.map(readPart));
@@ -244,7 +240,7 @@ class GrainLane {
   #store: PointStore | null = null;
   #keys: DateString[] = [];
   #indexOf = new Map<DateString, number>();
-  #plan: EvaluationPlan | null = null;
+  #plan: KpiPlan | null = null;
   #format: PointFormat | null = null;
   #out: Array<number | null> = [];
 
@@ -263,7 +259,7 @@ class GrainLane {
   }
 
   /** Once the days to read are known: the plan, and the period starts a cursor may look back through. */
-  start(plan: EvaluationPlan, format: PointFormat, readFrom: DateString, readTo: DateString): void {
+  start(plan: KpiPlan, format: PointFormat, readFrom: DateString, readTo: DateString): void {
     this.#plan = plan;
     this.#format = format;
     this.#out = new Array(plan.roots.length).fill(null);
@@ -301,7 +297,7 @@ class GrainLane {
     for (const period of periods) {
       const index = this.#indexOf.get(period.start)!;
       for (const [key] of store.points(period.start)) {
-        plan.evaluatePoint(cursor.moveTo(index, key), out);
+        plan.valuesAt(cursor.moveTo(index, key), out);
         const at = key.indexOf('\u0000');
         rows.add(period.start, period.end, key.slice(0, at), key.slice(at + 1), out);
       }

@@ -2,12 +2,13 @@ import type { Kysely } from 'kysely';
 import type { Database, DateString } from '../warehouse/index.ts';
 import { aggregateInto, pointKey, PointStore, splitPointKey, type Dimension } from './aggregate.ts';
 import { loadCatalogue, requireKpi } from './catalogue.ts';
-import type { MetricsConfig } from './context.ts';
-import { EvaluationPlan } from './evaluate.ts';
+import { reportingOf, type MetricsConfig } from './context.ts';
+import { KpiPlan } from './kpi-plan.ts';
 import { normalizeFilter, type Filter } from './filters.ts';
+import { dimensionLabels } from './labels.ts';
 import { addDays, daysBetween, isDateString, periodOf, periodsBetween, periodStart, shiftPeriod, type Grain, type Period, type WeekStart } from './periods.ts';
 
-export interface SeriesQuery {
+interface SeriesQuery {
   kpi: string | readonly string[];
   grain: Grain;
   /** 'all' (the default) gives one series with dimensionValue ''. */
@@ -23,7 +24,10 @@ export interface SeriesPoint {
   periodStart: DateString;
   periodEnd: DateString;
   dimension: Dimension;
+  /** The value's key: a campaign's name, or for a campaign with a platform id, a key made of it (see campaignKey). */
   dimensionValue: string;
+  /** The value as people read it: a campaign's latest name (src/metrics/labels.ts). */
+  dimensionLabel: string;
   /** Null when the KPI has no value: no data, or a zero denominator. */
   value: number | null;
   /** The period runs past `to`, so its value counts only the days up to `to`. */
@@ -45,7 +49,7 @@ function kpiNames(kpi: string | readonly string[]): string[] {
  * counted, so the last period is to date when `to` falls inside it.
  *
  * Dense: every period of every dimension value that has data in the range appears, with
- * null where the KPI has no value. Sorted by KPI (in query order), dimension value, period.
+ * null where the KPI has no value. Sorted by KPI (in query order), dimension label and value, period.
  */
 export async function kpiSeries(db: Kysely<Database>, config: MetricsConfig, query: SeriesQuery): Promise<SeriesPoint[]> {
   checkRange(query.from, query.to);
@@ -54,20 +58,21 @@ export async function kpiSeries(db: Kysely<Database>, config: MetricsConfig, que
   for (const name of names) requireKpi(catalogue, name);
   const { weekStart } = config.reporting;
   const dimension = query.dimension ?? 'all';
-  const plan = new EvaluationPlan(catalogue, names, normalizeFilter(query.filter));
+  const plan = new KpiPlan(catalogue, names, normalizeFilter(query.filter));
   const periods = periodsBetween(query.from, query.to, query.grain, weekStart);
   const loadFrom = shiftPeriod(periods[0]!.start, query.grain, -plan.lookback);
   const keys = periodsBetween(loadFrom, query.to, query.grain, weekStart).map((p) => p.start);
   const store = new PointStore(plan.metrics, plan.groups.length);
   await aggregateInto(
     db,
-    { periods: { grain: query.grain, weekStart }, from: loadFrom, to: query.to, dimensions: [dimension], metrics: plan.neededMetrics(), groups: plan.groups, reporting: config.reporting },
+    { periods: { grain: query.grain, weekStart }, from: loadFrom, to: query.to, dimensions: [dimension], metrics: plan.neededMetrics(), groups: plan.groups, reporting: reportingOf(config) },
     store,
   );
 
   const values = new Set<string>(dimension === 'all' ? [''] : []);
   if (dimension !== 'all') for (const p of periods) for (const key of store.points(p.start).keys()) values.add(splitPointKey(key).value);
-  const sortedValues = [...values].sort();
+  const labels = await dimensionLabels(db, dimension, values);
+  const sortedValues = byLabel(values, labels);
   const cursor = store.cursor(keys);
   const offset = keys.length - periods.length;
   const out: SeriesPoint[] = [];
@@ -75,15 +80,15 @@ export async function kpiSeries(db: Kysely<Database>, config: MetricsConfig, que
     for (const value of sortedValues) {
       const key = pointKey(dimension, value);
       periods.forEach((p, i) => {
-        const v = store.point(p.start, key) ? plan.evaluateRoot(root, cursor.moveTo(offset + i, key)) : null;
-        out.push({ kpi, periodStart: p.start, periodEnd: p.end, dimension, dimensionValue: value, value: v, partial: p.end > query.to });
+        const v = store.point(p.start, key) ? plan.valueAt(root, cursor.moveTo(offset + i, key)) : null;
+        out.push({ kpi, periodStart: p.start, periodEnd: p.end, dimension, dimensionValue: value, dimensionLabel: labels.get(value) ?? value, value: v, partial: p.end > query.to });
       });
     }
   });
   return out;
 }
 
-export interface WindowQuery {
+interface WindowQuery {
   kpi: string | readonly string[];
   /** Date ranges, oldest first and not overlapping; previous() in one sees the one before. */
   windows: readonly Period[];
@@ -95,6 +100,8 @@ export interface WindowValues {
   kpi: string;
   dimension: Dimension;
   dimensionValue: string;
+  /** The value as people read it (see SeriesPoint). */
+  dimensionLabel: string;
   /** One per window, in query order. */
   values: Array<number | null>;
 }
@@ -110,12 +117,12 @@ export async function kpiWindows(db: Kysely<Database>, config: MetricsConfig, qu
   const names = kpiNames(query.kpi);
   for (const name of names) requireKpi(catalogue, name);
   const dimension = query.dimension ?? 'all';
-  const plan = new EvaluationPlan(catalogue, names, normalizeFilter(query.filter));
+  const plan = new KpiPlan(catalogue, names, normalizeFilter(query.filter));
   const store = new PointStore(plan.metrics, plan.groups.length);
   if (windows.length > 0) {
     await aggregateInto(
       db,
-      { periods: { windows }, from: windows[0]!.start, to: windows[windows.length - 1]!.end, dimensions: [dimension], metrics: plan.neededMetrics(), groups: plan.groups, reporting: config.reporting },
+      { periods: { windows }, from: windows[0]!.start, to: windows[windows.length - 1]!.end, dimensions: [dimension], metrics: plan.neededMetrics(), groups: plan.groups, reporting: reportingOf(config) },
       store,
     );
   }
@@ -123,19 +130,27 @@ export async function kpiWindows(db: Kysely<Database>, config: MetricsConfig, qu
   const values = new Set<string>(dimension === 'all' ? [''] : []);
   if (dimension !== 'all') for (const k of keys) for (const key of store.points(k).keys()) values.add(splitPointKey(key).value);
   const cursor = store.cursor(keys);
+  const labels = await dimensionLabels(db, dimension, values);
   const out: WindowValues[] = [];
   names.forEach((kpi, root) => {
-    for (const value of [...values].sort()) {
+    for (const value of byLabel(values, labels)) {
       const key = pointKey(dimension, value);
       out.push({
         kpi,
         dimension,
         dimensionValue: value,
-        values: keys.map((k, i) => (store.point(k, key) ? plan.evaluateRoot(root, cursor.moveTo(i, key)) : null)),
+        dimensionLabel: labels.get(value) ?? value,
+        values: keys.map((k, i) => (store.point(k, key) ? plan.valueAt(root, cursor.moveTo(i, key)) : null)),
       });
     }
   });
   return out;
+}
+
+/** Dimension values in the order people look for them: by label, then by value (the same order as before for values that are their own label). */
+export function byLabel(values: Iterable<string>, labels: ReadonlyMap<string, string>): string[] {
+  const label = (v: string) => labels.get(v) ?? v;
+  return [...values].sort((a, b) => (label(a) < label(b) ? -1 : label(a) > label(b) ? 1 : a < b ? -1 : a > b ? 1 : 0));
 }
 
 /** One KPI over one date range (or null); a shorthand for kpiWindows. */
@@ -156,7 +171,7 @@ export function toDateWindows(asOf: DateString, grain: Grain, weekStart: WeekSta
   return { current, previous: { start: previousPeriod.start, end: sameLength < previousPeriod.end ? sameLength : previousPeriod.end } };
 }
 
-export interface ToDateQuery {
+interface ToDateQuery {
   kpi: string | readonly string[];
   grain: Grain;
   asOf: DateString;
@@ -164,10 +179,11 @@ export interface ToDateQuery {
   filter?: Filter;
 }
 
-export interface ToDateComparison {
+interface ToDateComparison {
   kpi: string;
   dimension: Dimension;
   dimensionValue: string;
+  dimensionLabel: string;
   current: Period & { value: number | null };
   previous: Period & { value: number | null };
   /** (current - previous) / |previous| as a fraction; null when either is missing or previous is 0. */
@@ -194,6 +210,7 @@ export async function compareToDate(db: Kysely<Database>, config: MetricsConfig,
       kpi: r.kpi,
       dimension: r.dimension,
       dimensionValue: r.dimensionValue,
+      dimensionLabel: r.dimensionLabel,
       current: { ...current, value: now },
       previous: { ...previous, value: before },
       change: relativeChange(now, before),

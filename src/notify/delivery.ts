@@ -1,30 +1,31 @@
-import { ConfigError, TransientError } from '../errors.ts';
-import { logger as rootLogger, type Logger } from '../log.ts';
-import { redactSecrets } from '../secrets.ts';
+import { ConfigError, TransientError, errorMessage, isTransientError } from '../core/errors.ts';
+import { logger as rootLogger, type Logger } from '../core/log.ts';
+import { CHANNEL_SEND, RetryAfterTooLong, systemClock, withRetry, type WaitingClock } from '../core/resilience/index.ts';
+import { redactSecrets } from '../core/secrets.ts';
 
-/** Injectable time, so tests can prove waits without spending them. */
-export interface Clock {
-  now(): number;
-  sleep(ms: number): Promise<void>;
-}
-
-export const realClock: Clock = {
-  now: () => Date.now(),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-};
-
+/** Within one delivery; CHANNEL_SEND (src/core/resilience/policies.ts) fills in what is not given. */
 export interface DeliveryOptions {
   /** Retries after the first attempt, for 429, 5xx and lost connections. Default 4. */
   maxRetries?: number;
   /** First backoff delay; doubles per retry, with jitter. Default 1000. */
   baseDelayMs?: number;
   maxDelayMs?: number;
-  /** A longer Retry-After is handed to the job queue (TransientError.retryAfterMs) instead of blocking a worker. Default 60 s. */
+  /**
+   * A longer Retry-After ends the delivery at once, failed for now with that wait
+   * (TransientError.retryAfterMs), instead of blocking a worker: the outbox decides. Default 60 s.
+   */
   maxRetryAfterMs?: number;
+  /**
+   * Longest one delivery may take, quick retries included; a retry that would end later is
+   * left to the caller. The outbox sets half its claim timeout, so a delivery always ends
+   * while its rows are still claimed and no other replica sends them meanwhile. No limit
+   * besides maxRetries by default.
+   */
+  budgetMs?: number;
   /** Minimum time between requests to one destination. Default 1000 (Slack: 1 message per second). */
   minIntervalMs?: number;
   timeoutMs?: number;
-  clock?: Clock;
+  clock?: WaitingClock;
   logger?: Logger;
 }
 
@@ -41,14 +42,6 @@ interface Gate {
 // Process-wide, keyed by destination: two channel objects for one webhook share its rate.
 const gates = new Map<string, Gate>();
 
-export function parseRetryAfter(header: unknown, now: number): number | undefined {
-  if (typeof header !== 'string' || header.trim() === '') return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds)) return Math.max(0, Math.round(seconds * 1000));
-  const at = Date.parse(header);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
-
 export function notifyLogger(given: Logger | undefined): Logger {
   return given ?? rootLogger().child({ component: 'notify' });
 }
@@ -63,14 +56,12 @@ export function scrub(text: string, secrets: string[]): string {
 /**
  * Runs `attempt` until it succeeds, serialised per destination key and spaced by
  * minIntervalMs (measured from the end of the previous request, so the receiver never sees
- * two closer than that). Retries honour Retry-After, else back off exponentially with jitter.
+ * two closer than that). Retries are the resilience loop's, by CHANNEL_SEND: Retry-After is
+ * honoured up to maxRetryAfterMs, otherwise backoff with jitter. What is left failed is
+ * thrown as a TransientError with the wait asked for, for the outbox to schedule.
  */
 export async function deliver(key: string, what: string, options: DeliveryOptions, attempt: () => Promise<Attempt>): Promise<void> {
-  const clock = options.clock ?? realClock;
-  const maxRetries = options.maxRetries ?? 4;
-  const baseDelay = options.baseDelayMs ?? 1000;
-  const maxDelay = options.maxDelayMs ?? 30_000;
-  const maxRetryAfter = options.maxRetryAfterMs ?? 60_000;
+  const clock = options.clock ?? systemClock;
   const interval = options.minIntervalMs ?? 1000;
   const log = options.logger;
 
@@ -81,28 +72,41 @@ export async function deliver(key: string, what: string, options: DeliveryOption
   }
   const g = gate;
 
-  const run = g.tail.then(async () => {
-    for (let i = 0; ; i++) {
-      const wait = g.lastAt + interval - clock.now();
-      if (wait > 0) await clock.sleep(wait);
-      let result: Attempt;
-      try {
-        result = await attempt();
-      } finally {
-        g.lastAt = clock.now();
-      }
-      if (result.kind === 'ok') return;
-      if (result.kind === 'config') throw result.error;
+  let attempts = 0;
+  const once = async (): Promise<void> => {
+    const wait = g.lastAt + interval - clock.now();
+    if (wait > 0) await clock.sleep(wait);
+    let result: Attempt;
+    try {
+      attempts++;
+      result = await attempt();
+    } finally {
+      g.lastAt = clock.now();
+    }
+    if (result.kind === 'config') throw result.error;
+    if (result.kind === 'retry') throw new TransientError(result.detail, { retryAfterMs: result.retryAfterMs });
+  };
 
-      const delay = result.retryAfterMs ?? Math.min(maxDelay, baseDelay * 2 ** i) * (0.5 + Math.random() * 0.5);
-      if (i >= maxRetries) {
-        throw new TransientError(`${what} failed after ${i + 1} attempts: ${result.detail}`, { retryAfterMs: result.retryAfterMs });
+  const run = g.tail.then(async () => {
+    try {
+      await withRetry(once, {
+        ...(options.budgetMs !== undefined ? { stopBy: clock.now() + options.budgetMs, now: () => clock.now() } : {}),
+        policy: CHANNEL_SEND,
+        maxRetries: options.maxRetries,
+        baseDelayMs: options.baseDelayMs,
+        maxDelayMs: options.maxDelayMs,
+        maxRetryAfterMs: options.maxRetryAfterMs,
+        sleep: clock.sleep,
+        beyondCap: 'give-up',
+        onRetry: ({ retry, delayMs, error }) =>
+          log?.warn({ destination: what, attempt: retry, retryInMs: Math.round(delayMs), problem: errorMessage(error) }, 'notification delivery failed; retrying'),
+      });
+    } catch (err) {
+      if (err instanceof RetryAfterTooLong) {
+        throw new TransientError(`${what} asked to wait ${Math.round(err.retryAfterMs! / 1000)} s: ${err.message}`, { retryAfterMs: err.retryAfterMs });
       }
-      if (delay > maxRetryAfter) {
-        throw new TransientError(`${what} asked to wait ${Math.round(delay / 1000)} s: ${result.detail}`, { retryAfterMs: delay });
-      }
-      log?.warn({ destination: what, attempt: i + 1, retryInMs: Math.round(delay), problem: result.detail }, 'notification delivery failed; retrying');
-      await clock.sleep(delay);
+      if (isTransientError(err)) throw new TransientError(`${what} failed after ${attempts} attempts: ${err.message}`, { retryAfterMs: err.retryAfterMs });
+      throw err;
     }
   });
   // A failure must not stop the next message to the same destination.

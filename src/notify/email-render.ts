@@ -2,18 +2,22 @@ import {
   ALERT_COLORS,
   GOAL_STATUS_COLOR,
   GOAL_STATUS_LABEL,
-  escapeHtml as h,
-  formatChange,
+  changeTone,
+  escapeHtml,
   formatDuration,
+  formatKpiChange,
   formatProgress,
   formatTime,
   formatValue,
-  isGoodChange,
+  instanceFacts,
+  isLink,
+  NO_DATA,
   oneLine,
-  truncate,
 } from './format.ts';
+import { redactAndCut, redactSecrets } from '../core/secrets.ts';
 import { sparklinePng } from './sparkline.ts';
-import type { AlertInstance, AlertNotification, Digest, DigestGoal, GoalStatus, KpiLine } from './types.ts';
+import type { GoalStatus } from '../core/vocabulary.ts';
+import type { AlertInstance, AlertNotification, Digest, DigestGoal, DigestKpi } from './types.ts';
 
 export interface InlineImage {
   filename: string;
@@ -29,6 +33,12 @@ export interface RenderedEmail {
   html: string;
   attachments: InlineImage[];
 }
+
+/**
+ * Text from outside (campaign names, series, labels, summaries) for the HTML: secrets scrubbed
+ * first, as Slack's are, since once escaped (`&amp;` for `&`) a secret no longer reads the same.
+ */
+const h = (text: string): string => escapeHtml(redactSecrets(text));
 
 // Long subjects are folded by mailers and clipped by clients anyway.
 const MAX_SUBJECT = 200;
@@ -61,19 +71,32 @@ const cell = 'padding:6px 10px;border-bottom:1px solid #d0d7de;text-align:left';
 
 export function alertSubject(n: AlertNotification): string {
   const name = oneLine(n.ruleName);
-  return truncate(n.status === 'firing' ? `[FIRING] ${name} (${n.severity})` : `[RESOLVED] ${name}`, MAX_SUBJECT);
+  return redactAndCut(n.status === 'firing' ? `[FIRING] ${name} (${n.severity})` : `[RESOLVED] ${name}`, MAX_SUBJECT);
 }
 
+/** The table's columns: the series, then every figure any of the series has (instanceFacts), in their order. */
 function columns(instances: AlertInstance[]): Array<{ title: string; get: (i: AlertInstance) => string }> {
-  const has = (k: 'threshold' | 'previous' | 'changePct') => instances.some((i) => i[k] !== undefined && i[k] !== null);
-  const cols = [
-    { title: 'Series', get: (i: AlertInstance) => i.series },
-    { title: 'Value', get: (i: AlertInstance) => formatValue(i.value, i.unit, i.currency) },
+  const facts = new Map(instances.map((i) => [i, new Map(instanceFacts(i).map((f) => [f.title, f.text]))] as const));
+  const titles = [...new Set(instances.flatMap((i) => [...facts.get(i)!.keys()]))];
+  return [{ title: 'Series', get: (i: AlertInstance) => i.series }, ...titles.map((title) => ({ title, get: (i: AlertInstance) => facts.get(i)!.get(title) ?? '' }))];
+}
+
+/** Under the series' name: what it is about, and its report (a link, or the command that prints it). */
+function instanceNotes(i: AlertInstance): string {
+  const notes = [
+    i.description ? `<i>${h(i.description)}</i>` : '',
+    !i.report ? '' : isLink(i.report) ? `<a href="${h(i.report)}" style="color:#0969da">Open the report</a>` : `Report: <code>${h(i.report)}</code>`,
+  ].filter(Boolean);
+  return notes.length > 0 ? `<br><span style="font-size:12px;color:${MUTED}">${notes.join('<br>')}</span>` : '';
+}
+
+function instanceText(i: AlertInstance, cols: ReturnType<typeof columns>): string[] {
+  const figures = cols.map((c, idx) => (idx === 0 ? c.get(i) : `${c.title.toLowerCase()} ${c.get(i)}`)).filter((t, idx) => idx === 0 || !t.endsWith(' '));
+  return [
+    `- ${figures.join(', ')}`,
+    ...(i.description ? [`  ${oneLine(i.description)}`] : []),
+    ...(i.report ? [`  Report: ${oneLine(i.report)}`] : []),
   ];
-  if (has('threshold')) cols.push({ title: 'Threshold', get: (i) => formatValue(i.threshold, i.unit, i.currency) });
-  if (has('previous')) cols.push({ title: 'Previous', get: (i) => formatValue(i.previous, i.unit, i.currency) });
-  if (has('changePct')) cols.push({ title: 'Change', get: (i) => formatChange(i.changePct) });
-  return cols;
 }
 
 function alertTimes(n: AlertNotification): string[] {
@@ -98,12 +121,14 @@ export function renderEmail(n: AlertNotification): RenderedEmail {
 <span style="color:${MUTED};font-size:12px;margin-left:6px">severity ${h(n.severity)}</span></div>
 <h2 style="margin:10px 0 6px;font-size:20px">${h(n.ruleName)}</h2>
 <p style="margin:0 0 14px;font-size:15px">${h(n.summary)}</p>
+${n.description ? `<p style="margin:0 0 14px;font-size:14px;color:${MUTED}"><i>${h(n.description)}</i></p>` : ''}
 <table cellpadding="0" cellspacing="0" style="border-collapse:collapse;font-size:14px">
 <tr>${cols.map((c) => `<th style="${cell};background:#f6f8fa">${h(c.title)}</th>`).join('')}</tr>
-${n.instances.map((i) => `<tr>${cols.map((c) => `<td style="${cell}">${h(c.get(i))}</td>`).join('')}</tr>`).join('\n')}
+${n.instances.map((i) => `<tr>${cols.map((c, idx) => `<td style="${cell}">${h(c.get(i))}${idx === 0 ? instanceNotes(i) : ''}</td>`).join('')}</tr>`).join('\n')}
 </table>
 ${labels.length > 0 ? `<p style="margin:14px 0 0;color:${MUTED};font-size:12px">${labels.map(([k, v]) => `${h(k)}: <b>${h(v)}</b>`).join(' &middot; ')}</p>` : ''}
 <p style="margin:8px 0 0;color:${MUTED};font-size:12px">${times.map(h).join('<br>')}</p>
+${link(n.runbook, 'Open runbook')}
 ${link(n.link, 'Open dashboard')}`,
   );
 
@@ -111,16 +136,18 @@ ${link(n.link, 'Open dashboard')}`,
     alertSubject(n),
     '',
     n.summary,
+    ...(n.description ? ['', n.description] : []),
     '',
-    ...n.instances.map((i) => `- ${cols.map((c, idx) => (idx === 0 ? c.get(i) : `${c.title.toLowerCase()} ${c.get(i)}`)).join(', ')}`),
+    ...n.instances.flatMap((i) => instanceText(i, cols)),
     '',
     ...(labels.length > 0 ? [`Labels: ${labels.map(([k, v]) => `${k}=${v}`).join(', ')}`] : []),
     ...times,
+    ...(n.runbook ? [`Runbook: ${n.runbook}`] : []),
     ...(n.link ? [`Dashboard: ${n.link}`] : []),
     '',
   ].join('\n');
 
-  return { subject: alertSubject(n), text, html, attachments: [] };
+  return { subject: alertSubject(n), text: redactSecrets(text), html, attachments: [] };
 }
 
 // ---- digest ----
@@ -129,15 +156,17 @@ export interface DigestEmailOptions {
   sparkline?: { width?: number; height?: number };
 }
 
-function changeColor(k: KpiLine): string {
-  const good = isGoodChange(k.changePct, k.direction);
-  return good === undefined ? NEUTRAL : good ? GOOD : BAD;
+/** Green or red only for a change big enough to matter, by which way the KPI should move (CAC down is good); grey otherwise. */
+function changeColor(k: DigestKpi): string {
+  const tone = k.tone ?? changeTone(k);
+  return tone === 'good' ? GOOD : tone === 'bad' ? BAD : NEUTRAL;
 }
 
-function changeHtml(k: KpiLine): string {
-  if (k.changePct === null || !Number.isFinite(k.changePct)) return `<span style="color:${NEUTRAL}">n/a</span>`;
-  const arrow = k.changePct > 0 ? '&#9650;' : k.changePct < 0 ? '&#9660;' : '&#9654;';
-  return `<span style="color:${changeColor(k)}">${arrow} ${h(formatChange(k.changePct))}</span>`;
+function changeHtml(k: DigestKpi): string {
+  const change = formatKpiChange(k);
+  if (change === NO_DATA) return `<span style="color:${NEUTRAL}">n/a</span>`;
+  const arrow = change.startsWith('+') ? '&#9650;' : change.startsWith('−') ? '&#9660;' : '&#9654;';
+  return `<span style="color:${changeColor(k)}">${arrow} ${h(change)}</span>`;
 }
 
 function bar(progress: number, color: string, width = 160): string {
@@ -162,8 +191,8 @@ function section(title: string, inner: string): string {
   return `<h3 style="margin:22px 0 8px;font-size:16px">${h(title)}</h3>\n${inner}`;
 }
 
-function textLine(k: KpiLine): string {
-  return `${k.label}: ${formatValue(k.value, k.unit, k.currency)} (${formatChange(k.changePct)}; previous ${formatValue(k.previous, k.unit, k.currency)})`;
+function textLine(k: DigestKpi): string {
+  return `${k.label}: ${formatValue(k.value, k.unit, k.currency)} (${formatKpiChange(k)}; previous ${formatValue(k.previous, k.unit, k.currency)})`;
 }
 
 function textGoal(g: DigestGoal, indent = ''): string {
@@ -176,7 +205,7 @@ export function renderDigestEmail(d: Digest, options: DigestEmailOptions = {}): 
   const height = options.sparkline?.height ?? 32;
   const attachments: InlineImage[] = [];
 
-  const spark = (k: KpiLine): string => {
+  const spark = (k: DigestKpi): string => {
     if (!k.series.some((v) => v !== null && Number.isFinite(v))) return '';
     const cid = `spark-${attachments.length + 1}@kpi-pipeline`;
     const filename = `${k.name.replace(/[^a-z0-9_-]+/gi, '_') || 'kpi'}.png`;
@@ -239,9 +268,9 @@ ${rows.join('\n')}
     ...(d.okrs.length > 0
       ? ['OKRs', ...d.okrs.flatMap((o) => [`- ${o.objective}: ${formatProgress(o.progress)}, ${GOAL_STATUS_LABEL[o.status]}`, ...o.keyResults.map((kr) => textGoal(kr, '    '))]), '']
       : []),
-    ...(d.firing.length > 0 ? [`Firing alerts (${d.firing.length})`, ...d.firing.map((f) => `- ${f.ruleName}: ${oneLine(f.summary)} (since ${formatTime(f.since, d.timeZone)})`), ''] : []),
+    ...(d.firing.length > 0 ? [`Firing alerts (${d.firing.length})`, ...d.firing.map((f) => `- ${oneLine(f.ruleName)}: ${oneLine(f.summary)} (since ${formatTime(f.since, d.timeZone)})`), ''] : []),
     ...(d.link ? [`Dashboard: ${d.link}`, ''] : []),
   ].join('\n');
 
-  return { subject: truncate(oneLine(`${d.title} — ${d.periodLabel}`), MAX_SUBJECT), text, html: page('#0969da', parts.join('\n')), attachments };
+  return { subject: redactAndCut(oneLine(`${d.title} — ${d.periodLabel}`), MAX_SUBJECT), text: redactSecrets(text), html: page('#0969da', parts.join('\n')), attachments };
 }

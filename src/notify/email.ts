@@ -1,7 +1,7 @@
 import nodemailer, { type NodemailerError, type Transporter } from 'nodemailer';
-import { ConfigError, TransientError } from '../errors.ts';
-import type { Logger } from '../log.ts';
-import { registerSecret } from '../secrets.ts';
+import { ConfigError, TransientError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
+import { cutText, registerSecret } from '../core/secrets.ts';
 import { RecentIds, notifyLogger, scrub } from './delivery.ts';
 import { type RenderedEmail, renderDigestEmail, renderEmail } from './email-render.ts';
 import type { AlertNotification, Channel, Digest } from './types.ts';
@@ -20,6 +20,13 @@ export interface EmailChannelOptions {
   logger?: Logger;
 }
 
+/**
+ * The whole send (connection, conversation, upload) gets three times timeoutMs: nodemailer's
+ * timeouts only notice a silent socket, so a server answering a line at a time held the
+ * delivery, and the alert loop waiting on it, for ever.
+ */
+const WHOLE_SEND_TIMEOUTS = 3;
+
 // Failures no retry can fix: wrong credentials or settings, found before any SMTP reply.
 const SETUP_CODES = new Set(['EAUTH', 'ENOAUTH', 'ECONFIG', 'EREQUIRETLS']);
 
@@ -34,6 +41,7 @@ export class EmailChannel implements Channel {
   private readonly secrets: string[];
   private readonly log: Logger;
   private readonly delivered = new RecentIds();
+  private readonly sendTimeoutMs: number;
 
   constructor(options: EmailChannelOptions) {
     this.name = options.name ?? 'email';
@@ -44,6 +52,7 @@ export class EmailChannel implements Channel {
     if (options.pass) registerSecret(options.pass);
     this.secrets = options.pass ? [options.pass] : [];
     const timeout = options.timeoutMs ?? 30_000;
+    this.sendTimeoutMs = WHOLE_SEND_TIMEOUTS * timeout;
     this.transport = nodemailer.createTransport({
       host: options.host,
       port: options.port,
@@ -73,8 +82,11 @@ export class EmailChannel implements Channel {
   }
 
   private async deliver(mail: RenderedEmail, extra: { messageId?: string; headers?: Record<string, string> }): Promise<void> {
+    // Aborting closes the connection, so a server that never finishes its answer is left too.
+    const deadline = AbortSignal.timeout(this.sendTimeoutMs);
     try {
       const info = await this.transport.sendMail({
+        signal: deadline,
         from: this.from,
         to: this.to,
         subject: mail.subject,
@@ -88,6 +100,7 @@ export class EmailChannel implements Channel {
         this.log.warn({ channel: this.name, rejected: rejected.map(String) }, 'some recipients were refused by the SMTP server');
       }
     } catch (err) {
+      if (deadline.aborted) throw new TransientError(`SMTP delivery failed: no whole answer within ${this.sendTimeoutMs} ms (${WHOLE_SEND_TIMEOUTS} times timeoutMs)`);
       throw this.classify(err);
     }
   }
@@ -96,8 +109,7 @@ export class EmailChannel implements Channel {
   private classify(err: unknown): Error {
     const e = (err ?? {}) as NodemailerError;
     const code = typeof e.code === 'string' ? e.code : undefined;
-    const reply = e.response ? scrub(e.response, this.secrets).slice(0, 300) : undefined;
-    const detail = reply ?? scrub(e.message ?? String(err), this.secrets).slice(0, 300);
+    const detail = cutText(scrub(e.response || (e.message ?? String(err)), this.secrets), 300);
     const rc = typeof e.responseCode === 'number' ? e.responseCode : undefined;
 
     if (rc !== undefined && rc >= 500 && rc < 600 && rc !== 503) {

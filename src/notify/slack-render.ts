@@ -1,16 +1,19 @@
 import {
   ALERT_COLORS,
   GOAL_STATUS_LABEL,
-  formatChange,
+  changeTone,
   formatDuration,
+  formatKpiChange,
   formatProgress,
   formatTime,
   formatValue,
-  isGoodChange,
+  instanceFacts,
+  isLink,
+  NO_DATA,
   oneLine,
-  truncate,
 } from './format.ts';
-import type { AlertInstance, AlertNotification, Digest, DigestGoal, KpiLine } from './types.ts';
+import { cutText, redactSecrets } from '../core/secrets.ts';
+import type { AlertInstance, AlertNotification, Digest, DigestGoal, DigestKpi } from './types.ts';
 
 export interface SlackText {
   type: 'plain_text' | 'mrkdwn';
@@ -53,42 +56,56 @@ export const SLACK_LIMITS = {
 } as const;
 
 
-/** mrkdwn needs only these three escaped; the rest of the text is the user's. */
+/**
+ * Text from outside (campaign names, summaries, rule titles) made fit for any Slack text
+ * field: secrets scrubbed, then the three characters Slack parses escaped, so that nothing
+ * in it becomes a mention (<!channel>) or a disguised link (<https://…|click here>). Every
+ * such text passes here before it is cut, so a secret is scrubbed whole.
+ */
 export function escapeMrkdwn(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return redactSecrets(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-/** Cuts escaped mrkdwn without leaving half an entity such as "&am…". */
-function fitMrkdwn(text: string, max: number): string {
+/** Cuts escaped text without leaving half an entity such as "&am…" (or half a surrogate pair). */
+function fitEscaped(text: string, max: number): string {
   if (text.length <= max) return text;
-  const cut = truncate(text, max);
+  const cut = cutText(text, max);
   return cut.slice(0, -1).replace(/&[a-z]{0,3}$/, '') + '…';
 }
 
-const plain = (text: string, max: number): SlackText => ({ type: 'plain_text', text: truncate(oneLine(text), max) || ' ' });
-const md = (text: string, max: number): SlackText => ({ type: 'mrkdwn', text: fitMrkdwn(text, max) || ' ' });
+/** plain_text is not parsed for links or mentions, but Slack decodes the entities in it too: escaped like mrkdwn. */
+const plain = (raw: string, max: number): SlackText => ({ type: 'plain_text', text: fitEscaped(escapeMrkdwn(oneLine(raw)), max) || ' ' });
+/** `text` is mrkdwn whose outside parts are escaped already. */
+const md = (text: string, max: number): SlackText => ({ type: 'mrkdwn', text: fitEscaped(text, max) || ' ' });
 
 function isHttpUrl(url: string | undefined): url is string {
   return !!url && /^https?:\/\/\S+$/i.test(url) && url.length <= SLACK_LIMITS.url;
 }
 
+/** Buttons for the links that are http(s) URLs; none when no link is. */
+function linkButtons(links: ReadonlyArray<{ url: string | undefined; label: string; id: string }>): SlackBlock | undefined {
+  const elements = links
+    .filter((l): l is { url: string; label: string; id: string } => isHttpUrl(l.url))
+    .map((l) => ({ type: 'button' as const, text: plain(l.label, SLACK_LIMITS.buttonText), url: l.url, action_id: l.id }));
+  return elements.length > 0 ? { type: 'actions', elements } : undefined;
+}
+
 function linkButton(url: string | undefined, label: string): SlackBlock | undefined {
-  if (!isHttpUrl(url)) return undefined;
-  return { type: 'actions', elements: [{ type: 'button', text: plain(label, SLACK_LIMITS.buttonText), url, action_id: 'open_link' }] };
+  return linkButtons([{ url, label, id: 'open_link' }]);
+}
+
+/** A link Slack shows as "Open the report", or the command line that prints it. */
+function reportMrkdwn(report: string | undefined): string {
+  if (!report) return '';
+  // Inside <url|text> the characters Slack parses must not appear as they are.
+  if (isLink(report) && report.length <= SLACK_LIMITS.url) return `<${report.replace(/\|/g, '%7C').replace(/</g, '%3C').replace(/>/g, '%3E')}|Open the report>`;
+  return `Report: \`${escapeMrkdwn(oneLine(report))}\``;
 }
 
 function instanceBlock(inst: AlertInstance): SlackBlock {
-  const fields: SlackText[] = [md(`*Value*\n${formatValue(inst.value, inst.unit, inst.currency)}`, SLACK_LIMITS.fieldText)];
-  if (inst.threshold !== undefined && inst.threshold !== null) {
-    fields.push(md(`*Threshold*\n${formatValue(inst.threshold, inst.unit, inst.currency)}`, SLACK_LIMITS.fieldText));
-  }
-  if (inst.previous !== undefined && inst.previous !== null) {
-    fields.push(md(`*Previous*\n${formatValue(inst.previous, inst.unit, inst.currency)}`, SLACK_LIMITS.fieldText));
-  }
-  if (inst.changePct !== undefined && inst.changePct !== null) {
-    fields.push(md(`*Change*\n${formatChange(inst.changePct)}`, SLACK_LIMITS.fieldText));
-  }
-  return { type: 'section', text: md(`*${escapeMrkdwn(inst.series)}*`, SLACK_LIMITS.sectionText), fields };
+  const fields = instanceFacts(inst).map((f) => md(`*${f.title}*\n${f.text}`, SLACK_LIMITS.fieldText));
+  const head = [`*${escapeMrkdwn(oneLine(inst.series))}*`, inst.description ? `_${escapeMrkdwn(oneLine(inst.description))}_` : '', reportMrkdwn(inst.report)];
+  return { type: 'section', text: md(head.filter(Boolean).join('\n'), SLACK_LIMITS.sectionText), fields };
 }
 
 export function alertHeadline(n: AlertNotification): string {
@@ -104,6 +121,7 @@ export function renderSlackMessage(n: AlertNotification): SlackMessage {
   const header: SlackBlock = { type: 'header', text: plain(headline, SLACK_LIMITS.headerText) };
 
   const lead: SlackBlock[] = [{ type: 'section', text: md(escapeMrkdwn(n.summary), SLACK_LIMITS.sectionText) }];
+  if (n.description) lead.push({ type: 'section', text: md(`_${escapeMrkdwn(n.description)}_`, SLACK_LIMITS.sectionText) });
   const labels = Object.entries(n.labels);
   if (labels.length > 0) {
     const text = labels.map(([k, v]) => `${escapeMrkdwn(k)}: *${escapeMrkdwn(v)}*`).join('  ·  ');
@@ -119,8 +137,11 @@ export function renderSlackMessage(n: AlertNotification): SlackMessage {
   const tail: SlackBlock[] = [
     { type: 'context', elements: [md(`${escapeMrkdwn(times.join('  ·  '))}  ·  severity *${n.severity}*`, SLACK_LIMITS.contextText)] },
   ];
-  const button = linkButton(n.link, 'Open dashboard');
-  if (button) tail.push(button);
+  const buttons = linkButtons([
+    { url: n.runbook, label: 'Open runbook', id: 'open_runbook' },
+    { url: n.link, label: 'Open dashboard', id: 'open_link' },
+  ]);
+  if (buttons) tail.push(buttons);
 
   // Grouped series take whatever room the fixed blocks leave; the rest become one "and N more" line.
   const room = SLACK_LIMITS.blocks - 1 - lead.length - tail.length;
@@ -131,7 +152,7 @@ export function renderSlackMessage(n: AlertNotification): SlackMessage {
   }
 
   return fitSlackMessage({
-    text: `${headline}: ${oneLine(n.summary)}`,
+    text: `${escapeMrkdwn(headline)}: ${escapeMrkdwn(oneLine(n.summary))}`,
     blocks: [header],
     attachments: [{ color: alertColor(n), blocks: [...lead, ...middle, ...tail] }],
   });
@@ -163,18 +184,20 @@ function textBar(progress: number, cells = 10): string {
   return '█'.repeat(filled) + '░'.repeat(cells - filled);
 }
 
-function changeText(k: KpiLine): string {
-  if (k.changePct === null || !Number.isFinite(k.changePct)) return '';
-  const good = isGoodChange(k.changePct, k.direction);
-  const arrow = k.changePct > 0 ? '▲' : k.changePct < 0 ? '▼' : '▶';
-  const mark = good === undefined ? '' : good ? ' :large_green_circle:' : ' :red_circle:';
-  return `${arrow} ${formatChange(k.changePct)}${mark}`;
+function changeText(k: DigestKpi): string {
+  const change = formatKpiChange(k);
+  if (change === NO_DATA) return '';
+  const arrow = change.startsWith('+') ? '▲' : change.startsWith('−') ? '▼' : '▶';
+  // Coloured only when the change is big enough to matter, the way the KPI should move or not.
+  const tone = k.tone ?? changeTone(k);
+  const mark = tone === 'good' ? ' :large_green_circle:' : tone === 'bad' ? ' :red_circle:' : '';
+  return `${arrow} ${change}${mark}`;
 }
 
-function kpiText(k: KpiLine): string {
+function kpiText(k: DigestKpi): string {
   const spark = textSparkline(k.series);
   return [
-    `*${escapeMrkdwn(k.label)}*`,
+    `*${escapeMrkdwn(oneLine(k.label))}*`,
     `${formatValue(k.value, k.unit, k.currency)}  ${changeText(k)}`.trim(),
     spark ? `\`${spark}\`` : '',
   ]
@@ -191,7 +214,7 @@ function linesToSections(title: string, lines: string[]): SlackBlock[] {
   const blocks: SlackBlock[] = [];
   let current = `*${title}*`;
   for (const line of lines) {
-    const fitted = fitMrkdwn(line, SLACK_LIMITS.sectionText - 1);
+    const fitted = fitEscaped(line, SLACK_LIMITS.sectionText - 1);
     if (current.length + 1 + fitted.length > SLACK_LIMITS.sectionText) {
       blocks.push({ type: 'section', text: md(current, SLACK_LIMITS.sectionText) });
       current = fitted;
@@ -220,32 +243,33 @@ export function renderDigestSlack(d: Digest): SlackMessage {
   }
   if (d.okrs.length > 0) {
     const lines = d.okrs.flatMap((o) => [
-      `*${escapeMrkdwn(o.objective)}*  \`${textBar(o.progress)}\` ${formatProgress(o.progress)} — _${GOAL_STATUS_LABEL[o.status]}_`,
+      `*${escapeMrkdwn(oneLine(o.objective))}*  \`${textBar(o.progress)}\` ${formatProgress(o.progress)} — _${GOAL_STATUS_LABEL[o.status]}_`,
       ...o.keyResults.map((kr) => goalLine(kr, '    ')),
     ]);
     blocks.push({ type: 'divider' }, ...linesToSections('OKRs', lines));
   }
   if (d.firing.length > 0) {
     const lines = d.firing.map(
-      (f) => `• *${escapeMrkdwn(f.ruleName)}*: ${escapeMrkdwn(oneLine(f.summary))} (since ${escapeMrkdwn(formatTime(f.since, d.timeZone))})`,
+      (f) => `• *${escapeMrkdwn(oneLine(f.ruleName))}*: ${escapeMrkdwn(oneLine(f.summary))} (since ${escapeMrkdwn(formatTime(f.since, d.timeZone))})`,
     );
     blocks.push({ type: 'divider' }, ...linesToSections(`:rotating_light: Firing alerts (${d.firing.length})`, lines));
   }
   const button = linkButton(d.link, 'Open dashboard');
   if (button) blocks.push(button);
-  return fitSlackMessage({ text: `${oneLine(d.title)}: ${oneLine(d.periodLabel)}`, blocks });
+  return fitSlackMessage({ text: `${escapeMrkdwn(oneLine(d.title))}: ${escapeMrkdwn(oneLine(d.periodLabel))}`, blocks });
 }
 
 // ---- limits ----
 
+/** Texts arrive escaped (plain and md build them so): fitting only cuts. */
 function fitText(t: SlackText, max: number): SlackText {
-  return t.type === 'plain_text' ? plain(t.text, max) : md(t.text, max);
+  return { type: t.type, text: fitEscaped(t.text, max) || ' ' };
 }
 
 function fitBlock(b: SlackBlock): SlackBlock {
   switch (b.type) {
     case 'header':
-      return { type: 'header', text: plain(b.text.text, SLACK_LIMITS.headerText) };
+      return { type: 'header', text: fitText(b.text, SLACK_LIMITS.headerText) };
     case 'section': {
       const out: SlackBlock = { type: 'section' };
       if (b.text) out.text = fitText(b.text, SLACK_LIMITS.sectionText);
@@ -257,7 +281,7 @@ function fitBlock(b: SlackBlock): SlackBlock {
     case 'actions':
       return {
         type: 'actions',
-        elements: b.elements.filter((e) => isHttpUrl(e.url)).map((e) => ({ ...e, text: plain(e.text.text, SLACK_LIMITS.buttonText) })),
+        elements: b.elements.filter((e) => isHttpUrl(e.url)).map((e) => ({ ...e, text: fitText(e.text, SLACK_LIMITS.buttonText) })),
       };
     case 'divider':
       return b;
@@ -268,7 +292,8 @@ const shortenedNote: SlackBlock = { type: 'context', elements: [{ type: 'mrkdwn'
 
 /**
  * Last line of defence for every payload we send: cuts texts and lists to Block Kit's
- * limits instead of letting Slack answer invalid_blocks, which would drop the alert.
+ * limits instead of letting Slack answer invalid_blocks, which would drop the alert. Every
+ * text in `m`, the top-level `text` too, must be escaped already (escapeMrkdwn).
  */
 export function fitSlackMessage(m: SlackMessage): SlackMessage {
   const blocks = m.blocks.map(fitBlock).filter((b) => b.type !== 'actions' || b.elements.length > 0);
@@ -285,7 +310,7 @@ export function fitSlackMessage(m: SlackMessage): SlackMessage {
     }
     (attachments?.at(-1)?.blocks ?? blocks).push(shortenedNote);
   }
-  const out: SlackMessage = { text: truncate(m.text, SLACK_LIMITS.fallbackText), blocks };
+  const out: SlackMessage = { text: fitEscaped(m.text, SLACK_LIMITS.fallbackText), blocks };
   if (attachments) out.attachments = attachments;
   return out;
 }

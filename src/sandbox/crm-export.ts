@@ -6,7 +6,7 @@ import { Rng } from './random.ts';
 const SOURCES = ['paid_search', 'paid_social', 'organic_search', 'email', 'referral'] as const;
 const BASE_LEADS: Record<(typeof SOURCES)[number], number> = { paid_search: 30, paid_social: 22, organic_search: 24, email: 9, referral: 6 };
 
-export interface CrmRow {
+interface CrmRow {
   date: string;
   source: string;
   leads: number;
@@ -14,7 +14,7 @@ export interface CrmRow {
 }
 
 /** Leads and qualified leads per day and source, as a CRM would export them; seeded like the rest. */
-export function crmRows(dataset: Dataset): CrmRow[] {
+function crmRows(dataset: Dataset): CrmRow[] {
   const rows: CrmRow[] = [];
   for (const date of dataset.dates) {
     const weekday = new Date(`${date}T00:00:00Z`).getUTCDay();

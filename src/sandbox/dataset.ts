@@ -11,9 +11,9 @@ import { Rng, round2 } from './random.ts';
  * produced on its own, which is what lets a benchmark-sized set stay out of memory.
  */
 
-export type SourceName = 'ga4' | 'searchConsole' | 'googleAds' | 'meta' | 'mailchimp' | 'sendgrid' | 'shop';
+export type SourceName = 'ga4' | 'searchConsole' | 'googleAds' | 'meta' | 'mailchimp' | 'sendgrid' | 'shop' | 'linkedin' | 'hubspot' | 'tiktok';
 
-export interface DatasetOptions {
+interface DatasetOptions {
   seed: number | string;
   /** Last day of data (inclusive), YYYY-MM-DD. */
   endDate: string;
@@ -30,8 +30,6 @@ export interface DatasetOptions {
 }
 
 export type Ga4Channel = 'Organic Search' | 'Paid Search' | 'Paid Social' | 'Email' | 'Direct';
-export const GA4_CHANNELS: readonly Ga4Channel[] = ['Organic Search', 'Paid Search', 'Paid Social', 'Email', 'Direct'];
-
 export interface Ga4Row {
   date: string;
   sessionDefaultChannelGroup: Ga4Channel;
@@ -48,8 +46,6 @@ export interface Ga4Row {
 }
 
 export const GA4_METRICS = ['sessions', 'totalUsers', 'newUsers', 'engagedSessions', 'screenPageViews', 'keyEvents', 'purchaseRevenue', 'transactions'] as const;
-export type Ga4Metric = (typeof GA4_METRICS)[number];
-
 export interface SearchConsoleRow {
   date: string;
   query: string;
@@ -164,6 +160,47 @@ export interface ShopOrder {
   is_new_customer: boolean;
 }
 
+/** One LinkedIn campaign's day, as adAnalytics reports it (pivot CAMPAIGN, DAILY). */
+export interface LinkedInRow {
+  date: string;
+  accountId: string;
+  campaignId: string;
+  campaignName: string;
+  impressions: number;
+  clicks: number;
+  /** costInLocalCurrency: a decimal string. */
+  cost: string;
+  conversions: number;
+  /** conversionValueInLocalCurrency: a decimal string. */
+  conversionValue: string;
+}
+
+/** One TikTok campaign's day, as the integrated report (AUCTION_CAMPAIGN, stat_time_day) gives it. */
+export interface TikTokRow {
+  date: string;
+  advertiserId: string;
+  campaignId: string;
+  campaignName: string;
+  /** Money and counts as TikTok sends them: decimal strings. */
+  spend: string;
+  impressions: number;
+  clicks: number;
+  conversions: number;
+  conversionValue: string;
+}
+
+/** A HubSpot deal, dated by its close date (the expected one while it is open). */
+export interface HubspotDeal {
+  id: string;
+  date: string;
+  closedate: string;
+  dealname: string;
+  /** A decimal string, as HubSpot's properties are texts. */
+  amount: string;
+  dealstage: string;
+  pipeline: string;
+}
+
 export interface DailyTable<Row> {
   /** One day's rows, restatements applied; empty outside the data set. Treat as read-only. */
   day(date: string): Row[];
@@ -205,6 +242,9 @@ export interface Dataset {
   mailchimp: DailyTable<MailchimpCampaign> & { dc: string; listId: string; readonly campaigns: MailchimpCampaign[] };
   sendgrid: DailyTable<SendgridRow> & { categories: SendgridCategory[] };
   shop: DailyTable<ShopOrder> & { currency: string; timeZone: string };
+  linkedin: DailyTable<LinkedInRow> & { accountIds: string[]; currency: string; campaigns: Array<{ id: string; name: string; accountId: string }> };
+  hubspot: DailyTable<HubspotDeal> & { portalId: number; timeZone: string; currency: string };
+  tiktok: DailyTable<TikTokRow> & { advertiserIds: string[]; currency: string; timeZone: string };
 }
 
 // B2B traffic halves at weekends; social feeds are flatter.
@@ -524,6 +564,66 @@ export function createDataset(options: DatasetOptions): Dataset {
     ];
   });
 
+  const linkedinCampaigns = [
+    { id: '601001', name: 'Decision Makers - Sponsored Content', accountId: '508000001', impressions: 9000, ctr: 0.006, cpc: 7.5, cvr: 0.04, value: 220 },
+    { id: '601002', name: 'Webinar - Lead Gen Form', accountId: '508000001', impressions: 5000, ctr: 0.009, cpc: 6.2, cvr: 0.08, value: 60 },
+    { id: '602001', name: 'DACH - Brand Awareness', accountId: '508000002', impressions: 12000, ctr: 0.004, cpc: 4.8, cvr: 0.01, value: 150 },
+  ];
+  const linkedinBase = memoize((date: string): LinkedInRow[] => {
+    if (!inRange(date)) return [];
+    return linkedinCampaigns.map((c) => {
+      const r = new Rng(seed, 'linkedin', date, c.id);
+      // LinkedIn is a weekday network.
+      const impressions = Math.round(c.impressions * WEEKDAY_B2B[weekday(date)]! * trend(date) * r.noise(0.15));
+      const clicks = Math.min(impressions, Math.round(impressions * c.ctr * r.noise(0.2)));
+      const conversions = r.poisson(clicks * c.cvr);
+      return {
+        date, accountId: c.accountId, campaignId: c.id, campaignName: c.name, impressions, clicks,
+        cost: (clicks * c.cpc * r.noise(0.1)).toFixed(2), conversions, conversionValue: (conversions * c.value * r.noise(0.2)).toFixed(2),
+      };
+    });
+  });
+
+  const tiktokCampaigns = [
+    { id: '1790000000000001', name: 'Spark Ads - Creators', advertiserId: '7100000000000000001', impressions: 60000, ctr: 0.011, cpm: 6.5, cvr: 0.012, value: 48 },
+    { id: '1790000000000002', name: 'Retargeting - Video Viewers', advertiserId: '7100000000000000001', impressions: 18000, ctr: 0.016, cpm: 9, cvr: 0.03, value: 55 },
+  ];
+  const tiktokBase = memoize((date: string): TikTokRow[] => {
+    if (!inRange(date)) return [];
+    return tiktokCampaigns.map((c) => {
+      const r = new Rng(seed, 'tiktok', date, c.id);
+      const impressions = Math.round(c.impressions * WEEKDAY_SOCIAL[weekday(date)]! * trend(date) * r.noise(0.15));
+      const clicks = Math.min(impressions, Math.round(impressions * c.ctr * r.noise(0.2)));
+      const conversions = r.poisson(clicks * c.cvr);
+      return {
+        date, advertiserId: c.advertiserId, campaignId: c.id, campaignName: c.name, impressions, clicks,
+        spend: ((impressions / 1000) * c.cpm * r.noise(0.08)).toFixed(2), conversions, conversionValue: (conversions * c.value * r.noise(0.2)).toFixed(2),
+      };
+    });
+  });
+
+  const DEAL_STAGES = ['closedwon', 'closedwon', 'closedwon', 'closedlost', 'closedlost', 'appointmentscheduled', 'qualifiedtobuy', 'presentationscheduled', 'contractsent'];
+  const hubspotBase = memoize((date: string): HubspotDeal[] => {
+    if (!inRange(date)) return [];
+    const r = new Rng(seed, 'hubspot', date);
+    const count = weekday(date) === 0 || weekday(date) === 6 ? r.int(0, 1) : r.int(1, 5);
+    const out: HubspotDeal[] = [];
+    for (let k = 0; k < count; k++) {
+      const stage = DEAL_STAGES[r.int(0, DEAL_STAGES.length - 1)]!;
+      const hour = 9 + r.int(0, 8);
+      out.push({
+        id: String(9_000_000_000 + dayIndex(date) * 100 + k),
+        date,
+        closedate: `${date}T${String(hour).padStart(2, '0')}:${String(r.int(0, 59)).padStart(2, '0')}:00.000Z`,
+        dealname: `Example deal ${dayIndex(date)}-${k + 1}`,
+        amount: (500 + Math.round(r.next() * 95) * 100).toFixed(2),
+        dealstage: stage,
+        pipeline: 'default',
+      });
+    }
+    return out;
+  });
+
   // ---- public tables ------------------------------------------------------------------------
   let version = 0;
   const restatements: Restatement[] = [];
@@ -593,6 +693,16 @@ export function createDataset(options: DatasetOptions): Dataset {
   }));
   const shopTable = table<ShopOrder>('shop', (d) => ga4Base(d).orders, (o, f) => ({ ...o, total_price: (Number(o.total_price) * f).toFixed(2) }));
 
+  const linkedinTable = table<LinkedInRow>('linkedin', linkedinBase, (row, f) => {
+    const impressions = n(row.impressions, f);
+    return { ...row, impressions, clicks: Math.min(impressions, n(row.clicks, f)), cost: (Number(row.cost) * f).toFixed(2), conversions: n(row.conversions, f), conversionValue: (Number(row.conversionValue) * f).toFixed(2) };
+  });
+  const tiktokTable = table<TikTokRow>('tiktok', tiktokBase, (row, f) => {
+    const impressions = n(row.impressions, f);
+    return { ...row, impressions, clicks: Math.min(impressions, n(row.clicks, f)), spend: (Number(row.spend) * f).toFixed(2), conversions: n(row.conversions, f), conversionValue: (Number(row.conversionValue) * f).toFixed(2) };
+  });
+  const hubspotTable = table<HubspotDeal>('hubspot', hubspotBase, (d, f) => ({ ...d, amount: (Number(d.amount) * f).toFixed(2) }));
+
   const launchSpec = adsSpecs.find((s) => s.id === '21000000005');
   const ds: Dataset = {
     seed,
@@ -626,6 +736,12 @@ export function createDataset(options: DatasetOptions): Dataset {
     }) as Dataset['mailchimp'],
     sendgrid: Object.assign(sendgridTable, { categories: ['newsletter', 'transactional'] as SendgridCategory[] }),
     shop: Object.assign(shopTable, { currency: 'EUR', timeZone: 'Europe/Berlin' }),
+    linkedin: Object.assign(linkedinTable, {
+      accountIds: ['508000001', '508000002'], currency: 'USD',
+      campaigns: linkedinCampaigns.map(({ id, name, accountId }) => ({ id, name, accountId })),
+    }),
+    hubspot: Object.assign(hubspotTable, { portalId: 24_681_357, timeZone: 'UTC', currency: 'EUR' }),
+    tiktok: Object.assign(tiktokTable, { advertiserIds: ['7100000000000000001'], currency: 'EUR', timeZone: 'Europe/Berlin' }),
   };
 
   restaters.set(ds, (r) => {

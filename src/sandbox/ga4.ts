@@ -6,7 +6,15 @@ import { GOOGLE_STATIC_TOKEN } from './google-token.ts';
 import { round2 } from './random.ts';
 import { bearer, CredentialStore, json, lastResultCache, startFakeServer, type FakeApi, type FakeResponse, type FakeServer } from './server.ts';
 
-/** GA4 Data API v1beta, runReport only: POST /v1beta/properties/{id}:runReport. */
+/**
+ * GA4 Data API v1beta, runReport only: POST /v1beta/properties/{id}:runReport; and of the
+ * Admin API v1beta what tells which properties credentials see: GET /v1beta/accountSummaries
+ * (paged by pageSize and pageToken) and GET /v1beta/properties/{id} (currency and time zone).
+ */
+
+/** The GA4 account that holds the data set's property, as the Admin API names it. */
+export const GA4_ACCOUNT = { id: '1000', displayName: 'Example Inc' } as const;
+export const GA4_PROPERTY_NAME = 'example.com (web)';
 
 const DIMENSIONS = ['date', 'sessionDefaultChannelGroup', 'sessionCampaignName'] as const;
 type Dimension = (typeof DIMENSIONS)[number];
@@ -33,7 +41,7 @@ export interface Ga4Settings {
   sampling: boolean;
 }
 
-export interface Ga4FakeOptions {
+interface Ga4FakeOptions {
   credentials?: CredentialStore;
   settings?: Partial<Ga4Settings>;
 }
@@ -196,6 +204,50 @@ export async function startGa4Fake(dataset: Dataset, options: Ga4FakeOptions = {
     };
   }
 
+  /** Admin API: the account summaries the caller sees, at most pageSize (default 50, up to 200) a page. */
+  function accountSummaries(query: URLSearchParams): FakeResponse {
+    const summaries = [
+      {
+        name: `accountSummaries/${GA4_ACCOUNT.id}`,
+        account: `accounts/${GA4_ACCOUNT.id}`,
+        displayName: GA4_ACCOUNT.displayName,
+        propertySummaries: [
+          { property: `properties/${dataset.ga4.propertyId}`, displayName: GA4_PROPERTY_NAME, propertyType: 'PROPERTY_TYPE_ORDINARY', parent: `accounts/${GA4_ACCOUNT.id}` },
+        ],
+      },
+    ];
+    const size = query.get('pageSize') === null ? 50 : Number(query.get('pageSize'));
+    if (!Number.isInteger(size) || size < 0) return googleError(400, `Invalid value for pageSize: ${String(query.get('pageSize'))}`);
+    const token = query.get('pageToken');
+    const start = token ? Number(Buffer.from(token, 'base64url').toString('utf8')) : 0;
+    if (!Number.isInteger(start) || start < 0) return googleError(400, 'Invalid page token.');
+    const take = Math.min(size || 50, 200);
+    const out: Record<string, unknown> = {};
+    const page = summaries.slice(start, start + take);
+    // proto3 JSON leaves out an empty list, and the token on the last page.
+    if (page.length > 0) out.accountSummaries = page;
+    if (start + take < summaries.length) out.nextPageToken = Buffer.from(String(start + take)).toString('base64url');
+    return json(200, out);
+  }
+
+  /** Admin API: one property, with the currency and time zone its reports use. */
+  function property(id: string): FakeResponse {
+    if (id !== dataset.ga4.propertyId) return googleError(403, 'The caller does not have permission');
+    return json(200, {
+      name: `properties/${id}`,
+      propertyType: 'PROPERTY_TYPE_ORDINARY',
+      createTime: '2023-03-01T09:00:00.000Z',
+      updateTime: '2024-01-15T10:30:00.000Z',
+      parent: `accounts/${GA4_ACCOUNT.id}`,
+      displayName: GA4_PROPERTY_NAME,
+      industryCategory: 'SHOPPING',
+      timeZone: dataset.ga4.timeZone,
+      currencyCode: dataset.ga4.currencyCode,
+      serviceLevel: 'GOOGLE_ANALYTICS_STANDARD',
+      account: `accounts/${GA4_ACCOUNT.id}`,
+    });
+  }
+
   const api: FakeApi = {
     name: 'ga4',
     credential: bearer,
@@ -206,6 +258,9 @@ export async function startGa4Fake(dataset: Dataset, options: Ga4FakeOptions = {
       }),
     typeChangePath: () => 'rows.0.metricValues.0.value',
     handle(req) {
+      if (req.path === '/v1beta/accountSummaries') return req.method === 'GET' ? accountSummaries(req.query) : googleError(405, `Method ${req.method} not allowed.`);
+      const admin = /^\/v1beta\/properties\/(\d+)$/.exec(req.path);
+      if (admin?.[1]) return req.method === 'GET' ? property(admin[1]) : googleError(405, `Method ${req.method} not allowed.`);
       const m = /^\/v1beta\/properties\/([^/:]+)(?::|%3A)runReport$/i.exec(req.path);
       if (!m) return googleError(404, `Method not found: ${req.method} ${req.path}`);
       if (req.method !== 'POST') return googleError(405, `Method ${req.method} not allowed.`);

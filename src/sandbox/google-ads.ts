@@ -8,9 +8,14 @@ import { bearer, CredentialStore, decodeCursor, encodeCursor, json, startFakeSer
 
 /**
  * Google Ads API over REST: POST /v{N}/customers/{id}/googleAds:searchStream (one JSON array
- * of result batches) and googleAds:search (pages with nextPageToken). Queries are GAQL over
- * FROM campaign. int64 fields (ids, impressions, clicks, cost_micros) are JSON strings.
+ * of result batches) and googleAds:search (pages with nextPageToken), and
+ * GET /v{N}/customers:listAccessibleCustomers. Queries are GAQL over FROM campaign, or FROM
+ * customer for the customer's own fields. int64 fields (ids, impressions, clicks, cost_micros)
+ * are JSON strings.
  */
+
+/** The manager account (MCC) the sandbox's client customers sit under. */
+export const GOOGLE_ADS_MANAGER = { descriptiveName: 'Example Agency (MCC)', currencyCode: 'USD', timeZone: 'America/New_York' } as const;
 
 export const GOOGLE_ADS_DEVELOPER_TOKEN = 'sandbox-developer-token';
 
@@ -22,9 +27,14 @@ export interface GoogleAdsSettings {
   batchSize: number;
   /** The day DURING ranges (LAST_7_DAYS, YESTERDAY, …) count back from; default the day after the data ends. */
   today: string;
+  /**
+   * Customer ids listAccessibleCustomers answers with (the ones the user was invited to
+   * directly); default the manager and every client customer.
+   */
+  accessibleCustomerIds?: string[];
 }
 
-export interface GoogleAdsFakeOptions {
+interface GoogleAdsFakeOptions {
   credentials?: CredentialStore;
   settings?: Partial<GoogleAdsSettings>;
 }
@@ -76,6 +86,7 @@ const FIELDS: Record<string, (g: Group) => unknown> = {
   'customer.descriptive_name': (g) => g.customer.descriptiveName,
   'customer.currency_code': (g) => g.customer.currencyCode,
   'customer.time_zone': (g) => g.customer.timeZone,
+  'customer.manager': () => false,
   'segments.date': (g) => g.date,
   'segments.ad_network_type': (g) => g.network,
   'metrics.impressions': (g) => String(g.impressions),
@@ -283,7 +294,46 @@ export async function startGoogleAdsFake(dataset: Dataset, options: GoogleAdsFak
     return out;
   }
 
+  /** The manager as a customer of its own: it has no campaigns, and is a manager. */
+  const manager: GoogleAdsCustomer = { id: dataset.googleAds.managerCustomerId, ...GOOGLE_ADS_MANAGER, campaigns: [] };
+  const customerById = (id: string): GoogleAdsCustomer | undefined => (id === manager.id ? manager : dataset.googleAds.customers.find((c) => c.id === id));
+
+  /** GET customers:listAccessibleCustomers: no login-customer-id, only the developer token and OAuth. */
+  function listAccessible(req: FakeRequest, version: string): FakeResponse {
+    if (req.method !== 'GET') return json(405, { error: { code: 405, message: `Method ${req.method} not allowed.`, status: 'UNIMPLEMENTED' } });
+    if (req.headers['developer-token'] !== settings.developerToken) {
+      return failure(401, [{ errorCode: { authenticationError: 'DEVELOPER_TOKEN_INVALID' }, message: 'The developer token is not valid.' }], version, false);
+    }
+    const ids = settings.accessibleCustomerIds ?? [manager.id, ...dataset.googleAds.customers.map((c) => c.id)];
+    return json(200, { resourceNames: ids.map((id) => `customers/${id}`) });
+  }
+
+  /** FROM customer: one row of the customer's own fields; the sandbox has no metrics at customer level. */
+  function customerRows(customer: GoogleAdsCustomer, q: GaqlQuery): Array<Record<string, Record<string, unknown>>> {
+    const fields: Record<string, () => unknown> = {
+      'customer.resource_name': () => `customers/${customer.id}`,
+      'customer.id': () => customer.id,
+      'customer.descriptive_name': () => customer.descriptiveName,
+      'customer.currency_code': () => customer.currencyCode,
+      'customer.time_zone': () => customer.timeZone,
+      'customer.manager': () => customer.id === manager.id,
+    };
+    for (const f of [...q.select, ...q.where.map((c) => c.field), ...q.orderBy.map((o) => o.field)]) {
+      if (!fields[f]) throw new GaqlError('UNRECOGNIZED_FIELD', `Error in query: unrecognized field in the query: '${f}'.`, f);
+    }
+    if (q.where.length > 0) throw new GaqlError('PROHIBITED_FIELD_IN_WHERE_CLAUSE', 'Error in WHERE clause: the sandbox cannot filter FROM customer.', q.where[0]?.field);
+    const row: Record<string, Record<string, unknown>> = { customer: { resourceName: `customers/${customer.id}` } };
+    for (const f of q.select) {
+      const value = fields[f]?.();
+      // proto3 JSON leaves false out.
+      if (value !== false) row.customer![camelPath(f).split('.').slice(1).join('.')] = value;
+    }
+    return q.limit === 0 ? [] : [row];
+  }
+
   async function handle(req: FakeRequest): Promise<FakeResponse> {
+    const list = /^\/(v\d+)\/customers(?::|%3A)listAccessibleCustomers$/i.exec(req.path);
+    if (list?.[1]) return listAccessible(req, list[1]);
     const route = routeOf(req);
     if (!route) return json(404, { error: { code: 404, message: `The requested URL ${req.path} was not found on this server.`, status: 'NOT_FOUND' } });
     const { version, customerId, method } = route;
@@ -303,18 +353,18 @@ export async function startGoogleAdsFake(dataset: Dataset, options: GoogleAdsFak
     } else if (settings.requireLoginCustomerId) {
       return permissionDenied(version, stream);
     }
-    const customer = dataset.googleAds.customers.find((c) => c.id === customerId);
+    const customer = customerById(customerId);
     if (!customer) return permissionDenied(version, stream);
     const body = req.body as { query?: unknown; pageToken?: unknown } | undefined;
     if (req.badJson || typeof body?.query !== 'string' || !body.query.trim()) {
       return failure(400, [{ errorCode: { queryError: 'QUERY_ERROR' }, message: 'The query must not be empty.' }], version, stream);
     }
 
-    let groups: Group[];
+    let results: Array<Record<string, Record<string, unknown>>>;
     let q: GaqlQuery;
     try {
       q = parseGaql(body.query);
-      groups = rowsFor(customer, q);
+      results = q.from === 'customer' ? customerRows(customer, q) : rowsFor(customer, q).map((g) => toResult(g, q.select));
     } catch (err) {
       if (!(err instanceof GaqlError)) throw err;
       const e: AdsError = { errorCode: { queryError: err.code }, message: err.message };
@@ -322,7 +372,6 @@ export async function startGoogleAdsFake(dataset: Dataset, options: GoogleAdsFak
       return failure(400, [e], version, stream);
     }
     const fieldMask = q.select.map(camelPath).join(',');
-    const results = groups.map((g) => toResult(g, q.select));
     const size = Math.max(1, settings.batchSize);
 
     if (stream) {

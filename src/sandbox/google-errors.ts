@@ -16,7 +16,7 @@ const STATUS_NAMES: Record<number, string> = {
   503: 'UNAVAILABLE',
 };
 
-export interface LegacyError {
+interface LegacyError {
   message: string;
   domain: string;
   reason: string;

@@ -3,19 +3,21 @@ import type { Dataset, MailchimpCampaign } from './dataset.ts';
 import { CredentialStore, json, startFakeServer, type ErrorKind, type FakeApi, type FakeRequest, type FakeResponse, type FakeServer } from './server.ts';
 
 /**
- * Mailchimp Marketing API 3.0 under /3.0: reports, campaigns and ping. HTTP Basic auth with
- * any user name and the API key as password (a Bearer key works too); errors are RFC 7807
- * problem documents.
+ * Mailchimp Marketing API 3.0 under /3.0: reports, campaigns, lists (audiences), ping and the
+ * API root (the account's name and time zone). HTTP Basic auth with any user name and the API
+ * key as password (a Bearer key works too); errors are RFC 7807 problem documents.
  */
 
 export const MAILCHIMP_API_KEY = '0123456789abcdef0123456789abcdef-us6';
+/** The account behind the sandbox key, as the API root describes it. */
+export const MAILCHIMP_ACCOUNT = { id: '8d3a3db4d97663a9074efcc16', name: 'Example Inc', timeZone: 'Europe/Berlin' } as const;
 
 export interface MailchimpSettings {
   /** Largest `count` honoured (1000 in the real API). */
   maxPageSize: number;
 }
 
-export interface MailchimpFakeOptions {
+interface MailchimpFakeOptions {
   credentials?: CredentialStore;
   settings?: Partial<MailchimpSettings>;
 }
@@ -160,12 +162,70 @@ export async function startMailchimpFake(dataset: Dataset, options: MailchimpFak
     };
   }
 
+  /** GET /3.0/: the account the key belongs to. */
+  function root(): Record<string, unknown> {
+    return {
+      account_id: MAILCHIMP_ACCOUNT.id,
+      login_id: '123456789',
+      account_name: MAILCHIMP_ACCOUNT.name,
+      email: 'marketing@example.com',
+      first_name: 'Example',
+      last_name: 'Team',
+      username: 'example-marketing',
+      role: 'owner',
+      member_since: '2019-04-02T09:00:00+00:00',
+      pricing_plan_type: 'monthly',
+      account_timezone: MAILCHIMP_ACCOUNT.timeZone,
+      account_industry: 'Marketing',
+      contact: { company: 'Example Inc', addr1: '1 Example Street', addr2: '', city: 'Berlin', state: '', zip: '10115', country: 'DE' },
+      pro_enabled: false,
+      total_subscribers: memberCount(),
+    };
+  }
+
+  const memberCount = (): number => dataset.mailchimp.campaigns.reduce((latest, c) => (!latest || c.send_time > latest.send_time ? c : latest), undefined as MailchimpCampaign | undefined)?.recipients.recipient_count ?? 0;
+
+  /** GET /3.0/lists: the audiences, paged by count and offset like every collection. */
+  function lists(req: FakeRequest): Record<string, unknown> {
+    const q = req.query;
+    const count = q.get('count') === null ? 10 : Number(q.get('count'));
+    const offset = q.get('offset') === null ? 0 : Number(q.get('offset'));
+    if (!Number.isInteger(count) || count < 0) throw new Problem(problem(400, 'Invalid Resource', 'The count parameter must be a non-negative integer.'));
+    if (!Number.isInteger(offset) || offset < 0) throw new Problem(problem(400, 'Invalid Resource', 'The offset parameter must be a non-negative integer.'));
+    const name = dataset.mailchimp.campaigns[0]?.recipients.list_name ?? 'Example Newsletter';
+    const all = [
+      {
+        id: dataset.mailchimp.listId,
+        web_id: 100001,
+        name,
+        contact: { company: 'Example Inc', addr1: '1 Example Street', city: 'Berlin', zip: '10115', country: 'DE' },
+        permission_reminder: 'You signed up for the Example newsletter on our website.',
+        campaign_defaults: { from_name: 'Example Team', from_email: 'news@example.com', subject: '', language: 'en' },
+        date_created: '2019-04-02T09:15:00+00:00',
+        list_rating: 4,
+        email_type_option: false,
+        visibility: 'prv',
+        double_optin: true,
+        stats: { member_count: memberCount(), unsubscribe_count: 412, cleaned_count: 96, campaign_count: dataset.mailchimp.campaigns.length },
+        _links: [{ rel: 'self', href: `${req.baseUrl}/3.0/lists/${dataset.mailchimp.listId}`, method: 'GET' }],
+      },
+    ];
+    return {
+      lists: all.slice(offset, offset + Math.min(count, settings.maxPageSize)),
+      total_items: all.length,
+      constraints: { may_create: false, max_instances: 1, current_total_instances: all.length },
+      _links: [{ rel: 'self', href: `${req.baseUrl}/3.0/lists`, method: 'GET' }],
+    };
+  }
+
   function handle(req: FakeRequest): FakeResponse {
     if (req.method !== 'GET') return problem(405, 'Method Not Allowed', `The requested method and resource are not compatible. See the Allow header for this resource's available methods.`);
     try {
       let body: Record<string, unknown> | undefined;
       const one = /^\/3\.0\/(reports|campaigns)\/([^/]+)$/.exec(req.path);
       if (req.path === '/3.0/ping' || req.path === '/3.0/ping/') body = { health_status: "Everything's Chimpy!" };
+      else if (req.path === '/3.0' || req.path === '/3.0/') body = root();
+      else if (req.path === '/3.0/lists' || req.path === '/3.0/lists/') body = lists(req);
       else if (req.path === '/3.0/reports' || req.path === '/3.0/reports/') body = listed(req, 'reports');
       else if (req.path === '/3.0/campaigns' || req.path === '/3.0/campaigns/') body = listed(req, 'campaigns');
       else if (one) {

@@ -5,11 +5,27 @@ import { CredentialStore, decodeCursor, encodeCursor, json, lastResultCache, sta
 
 /**
  * Meta Marketing API insights: GET /v{N}/act_{id}/insights (cursor pages), the async report
- * runs (POST …/insights → report_run_id, GET /{id}, GET /{id}/insights), and the usage headers
- * that Meta's throttling is read from.
+ * runs (POST …/insights → report_run_id, GET /{id}, GET /{id}/insights), the ad account itself
+ * (GET /v{N}/act_{id}) and the ad accounts the token's user can see (GET /v{N}/me/adaccounts,
+ * cursor pages, the `fields` asked for plus `id`), and the usage headers that Meta's throttling
+ * is read from. Tokens too: the exchange of a short-lived user token for a long-lived one
+ * (GET /v{N}/oauth/access_token?grant_type=fb_exchange_token) and the token inspector
+ * (GET /v{N}/debug_token, with `expires_at` and `data_access_expires_at`).
  */
 
 export const META_ACCESS_TOKEN = 'EAAB-sandbox-meta-token';
+/** A short-lived user token as Graph API Explorer or Facebook Login hands out, for the exchange. */
+export const META_SHORT_LIVED_TOKEN = 'EAAB-sandbox-short-lived-user-token';
+export const META_APP = { id: '100000000000001', secret: 'sandbox-meta-app-secret' } as const;
+
+/** What debug_token tells of a token; times in Unix seconds, 0 for "never". */
+export interface MetaTokenInfo {
+  type: 'USER' | 'SYSTEM_USER' | 'PAGE';
+  expiresAt: number;
+  dataAccessExpiresAt: number;
+  issuedAt: number;
+  scopes: string[];
+}
 
 export interface MetaSettings {
   /** Synchronous requests over more days than this get error code 1, "Please reduce the amount of data…". */
@@ -27,9 +43,19 @@ export interface MetaSettings {
   usagePerCall: number;
   /** The day date presets (yesterday, last_7d, …) count back from; default the day after the data ends. */
   today: string;
+  /** The ad account's account_status: 1 active, 2 disabled, 3 unsettled, 101 closed, … */
+  accountStatus: number;
+  /** The app whose id and secret the token exchange takes. */
+  app: { id: string; secret: string };
+  /** Short-lived user tokens the exchange accepts. */
+  shortLivedTokens: string[];
+  /** expires_in of exchanged tokens: Meta's long-lived tokens last about 60 days. */
+  longLivedExpiresInSec: number;
+  /** Each token debug_token knows, by token; change one's expiresAt to bring its end closer. */
+  tokens: Record<string, MetaTokenInfo>;
 }
 
-export interface MetaFakeOptions {
+interface MetaFakeOptions {
   credentials?: CredentialStore;
   settings?: Partial<MetaSettings>;
 }
@@ -97,8 +123,21 @@ export async function startMetaFake(dataset: Dataset, options: MetaFakeOptions =
     usagePct: 2,
     usagePerCall: 0,
     today: addDays(dataset.endDate, 1),
+    accountStatus: 1,
+    app: { ...META_APP },
+    shortLivedTokens: [META_SHORT_LIVED_TOKEN],
+    longLivedExpiresInSec: 5_183_944,
+    tokens: {},
     ...options.settings,
   };
+  const nowSec = () => Math.floor(Date.now() / 1000);
+  const DAY = 86_400;
+  // The sandbox's own token: a system user's, which does not expire (expires_at 0).
+  settings.tokens[META_ACCESS_TOKEN] ??= { type: 'SYSTEM_USER', expiresAt: 0, dataAccessExpiresAt: 0, issuedAt: nowSec() - 30 * DAY, scopes: ['ads_read', 'read_insights'] };
+  for (const t of settings.shortLivedTokens) {
+    settings.tokens[t] ??= { type: 'USER', expiresAt: nowSec() + 3600, dataAccessExpiresAt: nowSec() + 90 * DAY, issuedAt: nowSec(), scopes: ['ads_read', 'read_insights'] };
+  }
+  const credentialStore = options.credentials ?? new CredentialStore([META_ACCESS_TOKEN]);
   const accountId = dataset.meta.accountId;
   const numericAccount = accountId.replace(/^act_/, '');
   const jobs = new Map<string, Job>();
@@ -324,9 +363,58 @@ export async function startMetaFake(dataset: Dataset, options: MetaFakeOptions =
     return out;
   }
 
+  /** GET /oauth/access_token?grant_type=fb_exchange_token&client_id&client_secret&fb_exchange_token. */
+  function exchangeToken(p: URLSearchParams): FakeResponse {
+    if (p.get('grant_type') !== 'fb_exchange_token') return graphError(400, 100, 'Invalid grant_type: only fb_exchange_token is supported here');
+    if (p.get('client_id') !== settings.app.id) return graphError(400, 101, 'Error validating application. Cannot get application info due to a system error.');
+    if (p.get('client_secret') !== settings.app.secret) return graphError(400, 1, 'Error validating client secret.');
+    const short = p.get('fb_exchange_token') ?? '';
+    const info = settings.tokens[short];
+    if (!short) return graphError(400, 100, 'Missing parameter: fb_exchange_token');
+    if (!info || info.type !== 'USER') return graphError(400, 190, 'Invalid OAuth access token - Cannot parse access token');
+    if (info.expiresAt !== 0 && info.expiresAt <= nowSec()) {
+      return graphError(400, 190, `Error validating access token: Session has expired on ${new Date(info.expiresAt * 1000).toUTCString()}. The current time is ${new Date().toUTCString()}.`, { subcode: 463 });
+    }
+    const token = `EAAB-sandbox-long-lived-${randomBytes(24).toString('base64url')}`;
+    const issuedAt = nowSec();
+    settings.tokens[token] = { type: 'USER', expiresAt: issuedAt + settings.longLivedExpiresInSec, dataAccessExpiresAt: info.dataAccessExpiresAt, issuedAt, scopes: info.scopes };
+    // The long-lived token reads the ad account as the sandbox's own does.
+    credentialStore.add(token, settings.longLivedExpiresInSec);
+    return json(200, { access_token: token, token_type: 'bearer', expires_in: settings.longLivedExpiresInSec });
+  }
+
+  /** GET /debug_token?input_token&access_token: an app token (`id|secret`) or a valid token may ask. */
+  function debugToken(p: URLSearchParams): FakeResponse {
+    const asker = p.get('access_token') ?? '';
+    const appToken = `${settings.app.id}|${settings.app.secret}`;
+    const askerInfo = settings.tokens[asker];
+    if (!asker) return graphError(400, 104, 'An access token is required to request this resource.');
+    if (asker !== appToken && (!askerInfo || credentialStore.check(asker) !== 'ok')) return graphError(400, 190, 'Invalid OAuth access token - Cannot parse access token');
+    const input = p.get('input_token') ?? '';
+    if (!input) return graphError(400, 100, 'The parameter input_token is required');
+    const info = settings.tokens[input];
+    if (!info) return json(200, { data: { error: { code: 190, message: 'Invalid OAuth access token - Cannot parse access token' }, is_valid: false, scopes: [] } });
+    const expired = info.expiresAt !== 0 && info.expiresAt <= nowSec();
+    const data: Record<string, unknown> = {
+      app_id: settings.app.id,
+      type: info.type,
+      application: 'KPI sandbox app',
+      data_access_expires_at: info.dataAccessExpiresAt,
+      expires_at: info.expiresAt,
+      is_valid: !expired,
+      issued_at: info.issuedAt,
+      scopes: info.scopes,
+      user_id: '10000000000000002',
+    };
+    if (expired) data.error = { code: 190, message: `Error validating access token: Session has expired on ${new Date(info.expiresAt * 1000).toUTCString()}.`, subcode: 463 };
+    return json(200, { data });
+  }
+
   function handle(req: FakeRequest): FakeResponse {
     const path = req.path.replace(/^\/v\d+\.\d+/, '');
     const p = allParams(req);
+    if (req.method === 'GET' && path === '/oauth/access_token') return exchangeToken(p);
+    if (req.method === 'GET' && path === '/debug_token') return debugToken(p);
     const insightsRoute = /^\/(act_\d+)\/insights$/.exec(path);
     const jobRoute = /^\/(\d+)(\/insights)?$/.exec(path);
     if (settings.usagePct >= 100 && (insightsRoute || jobRoute)) return rateLimited();
@@ -350,8 +438,9 @@ export async function startMetaFake(dataset: Dataset, options: MetaFakeOptions =
       }
       if (req.method === 'GET' && /^\/act_\d+$/.test(path)) {
         if (path.slice(1) !== accountId) throw unsupported(path.slice(1));
-        return json(200, { id: accountId, account_id: numericAccount, name: dataset.meta.accountName, currency: dataset.meta.currency, timezone_name: dataset.meta.timeZone, account_status: 1 });
+        return json(200, adAccount(p.get('fields')));
       }
+      if (req.method === 'GET' && path === '/me/adaccounts') return page(req, [adAccount(p.get('fields'))], p, req.path);
       if (jobRoute && req.method === 'GET') {
         const job = jobs.get(jobRoute[1] ?? '');
         if (!job) throw unsupported(jobRoute[1] ?? '');
@@ -374,6 +463,23 @@ export async function startMetaFake(dataset: Dataset, options: MetaFakeOptions =
     }
   }
 
+  /** The ad account with the fields asked for (and its id, which Graph always sends); name and id without `fields`. */
+  function adAccount(fields: string | null): Record<string, unknown> {
+    const all: Record<string, unknown> = {
+      account_id: numericAccount,
+      name: dataset.meta.accountName,
+      currency: dataset.meta.currency,
+      timezone_name: dataset.meta.timeZone,
+      account_status: settings.accountStatus,
+    };
+    const wanted = fields ? fields.split(',').map((f) => f.trim()).filter(Boolean) : [];
+    for (const f of wanted) if (!(f in all) && f !== 'id') throw badParam(`Tried accessing nonexisting field (${f}) on node type (AdAccount)`);
+    const out: Record<string, unknown> = {};
+    for (const f of wanted.length ? wanted : ['name']) if (f in all) out[f] = all[f];
+    out.id = accountId;
+    return out;
+  }
+
   function unsupported(id: string): GraphError {
     return new GraphError(
       graphError(400, 100, `Unsupported get request. Object with ID '${id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api`, { subcode: 33, type: 'GraphMethodException' }),
@@ -394,6 +500,8 @@ export async function startMetaFake(dataset: Dataset, options: MetaFakeOptions =
 
   const api: FakeApi = {
     name: 'meta',
+    // The token exchange authenticates the app by its id and secret; debug_token checks its own asker.
+    isPublic: (req) => /^(\/v\d+\.\d+)?\/(oauth\/access_token|debug_token)$/.test(req.path),
     credential(req) {
       const fromQuery = req.query.get('access_token');
       if (fromQuery) return fromQuery;
@@ -414,5 +522,5 @@ export async function startMetaFake(dataset: Dataset, options: MetaFakeOptions =
     },
   };
 
-  return startFakeServer(api, settings, options.credentials ?? new CredentialStore([META_ACCESS_TOKEN]));
+  return startFakeServer(api, settings, credentialStore);
 }

@@ -4,7 +4,7 @@
  */
 
 /** cyrb53: a fast, well-mixed 53-bit string hash, folded to 32 bits for mulberry32. */
-export function hashSeed(...parts: Array<string | number>): number {
+function hashSeed(...parts: Array<string | number>): number {
   const str = parts.join('\u0001');
   let h1 = 0xdeadbeef;
   let h2 = 0x41c6ce57;

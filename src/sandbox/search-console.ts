@@ -20,7 +20,7 @@ export interface SearchConsoleSettings {
   maxPageSize: number;
 }
 
-export interface SearchConsoleFakeOptions {
+interface SearchConsoleFakeOptions {
   credentials?: CredentialStore;
   settings?: Partial<SearchConsoleSettings>;
 }

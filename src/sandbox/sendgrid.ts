@@ -5,8 +5,10 @@ import { bearer, CredentialStore, json, startFakeServer, type ErrorKind, type Fa
 
 /**
  * SendGrid v3 statistics: GET /v3/stats (all mail) and GET /v3/categories/stats, one entry per
- * day, week or month of the range, zeros included. Every response carries the X-RateLimit-*
- * headers, and the fake enforces its own per-minute limit.
+ * day, week or month of the range, zeros included; GET /v3/categories; and what a key may do:
+ * GET /v3/scopes (the key's scopes) and GET /v3/user/account (plan type and reputation). Each
+ * endpoint needs its scope, as the real API does (403 "access forbidden" without). Every
+ * response carries the X-RateLimit-* headers, and the fake enforces its own per-minute limit.
  */
 
 export const SENDGRID_API_KEY = 'SG.sandbox-key.sandbox-secret';
@@ -16,9 +18,19 @@ export interface SendgridSettings {
   rateLimit: number;
   /** The default end_date (SendGrid's "today"); default the day after the data ends. */
   today: string;
+  /** The scopes the key was given; remove one to see the endpoints that need it refuse. */
+  scopes: string[];
 }
 
-export interface SendgridFakeOptions {
+/** Which scope each endpoint needs (SendGrid's API key permissions). */
+const NEEDS: Record<string, string> = {
+  '/v3/stats': 'stats.read',
+  '/v3/categories/stats': 'categories.stats.read',
+  '/v3/categories': 'categories.read',
+  '/v3/user/account': 'user.account.read',
+};
+
+interface SendgridFakeOptions {
   credentials?: CredentialStore;
   settings?: Partial<SendgridSettings>;
 }
@@ -43,7 +55,12 @@ function addInto(a: SendgridMetrics, b: SendgridMetrics): void {
 }
 
 export async function startSendgridFake(dataset: Dataset, options: SendgridFakeOptions = {}): Promise<FakeServer<SendgridSettings>> {
-  const settings: SendgridSettings = { rateLimit: 600, today: addDays(dataset.endDate, 1), ...options.settings };
+  const settings: SendgridSettings = {
+    rateLimit: 600,
+    today: addDays(dataset.endDate, 1),
+    scopes: ['categories.read', 'categories.stats.read', 'categories.stats.sums.read', 'stats.global.read', 'stats.read', 'user.account.read', 'user.profile.read'],
+    ...options.settings,
+  };
   let windowStart = Date.now();
   let used = 0;
   const resetAt = (): number => Math.ceil((windowStart + 60_000) / 1000);
@@ -126,7 +143,12 @@ export async function startSendgridFake(dataset: Dataset, options: SendgridFakeO
     if (used >= settings.rateLimit) return sgError(429, 'too many requests', null, { 'x-ratelimit-remaining': '0' });
     used++;
     if (req.method !== 'GET') return sgError(405, 'method not allowed');
+    const needed = NEEDS[req.path];
+    if (needed && !settings.scopes.includes(needed)) return sgError(403, 'access forbidden');
     try {
+      // Any valid key may read its own scopes.
+      if (req.path === '/v3/scopes') return json(200, { scopes: [...settings.scopes].sort() });
+      if (req.path === '/v3/user/account') return json(200, { type: 'paid', reputation: 99.7 });
       if (req.path === '/v3/stats') return json(200, stats(req.query));
       if (req.path === '/v3/categories/stats') {
         const categories = req.query.getAll('categories').flatMap((c) => c.split(',')).map((c) => c.trim()).filter(Boolean);

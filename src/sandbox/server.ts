@@ -7,7 +7,11 @@ import type { AddressInfo } from 'node:net';
  * only then lets the fake's own handler answer.
  */
 
-export type FaultKind = '429' | '500' | '503' | 'hang' | 'malformed' | 'typeChange' | 'expiredToken' | 'revokedToken' | 'forbidden';
+/**
+ * 'empty' answers 200 with the records left out (an outage page, a permission change that
+ * hides an account); 'shrink' keeps every third record (two thirds of the campaigns gone).
+ */
+export type FaultKind = '429' | '500' | '503' | 'hang' | 'malformed' | 'typeChange' | 'expiredToken' | 'revokedToken' | 'forbidden' | 'empty' | 'shrink';
 
 export interface Fault {
   kind: FaultKind;
@@ -65,6 +69,8 @@ export interface FakeResponse {
   /** Serialised as JSON unless `text` is given. */
   body?: unknown;
   text?: string;
+  /** A binary body (a zipped report), sent as it is. */
+  bytes?: Buffer;
 }
 
 export type ErrorKind =
@@ -92,13 +98,14 @@ export interface FakeApi {
   headers?(req: FakeRequest, res: FakeResponse): Record<string, string>;
 }
 
-export type CredentialState = 'ok' | 'missing' | 'invalid' | 'expired' | 'revoked';
+type CredentialState = 'ok' | 'missing' | 'invalid' | 'expired' | 'revoked';
 
 /** The tokens or keys an API accepts. Google fakes share one with the token endpoint. */
 export class CredentialStore {
   private readonly valid = new Map<string, number>();
   private readonly expired = new Set<string>();
   private readonly revoked = new Set<string>();
+  private readonly revocations: Array<(credential: string) => boolean> = [];
 
   constructor(initial: Iterable<string> = []) {
     for (const c of initial) this.add(c);
@@ -119,9 +126,14 @@ export class CredentialStore {
     this.revoked.add(credential);
   }
 
+  /** Also revoked: every credential `test` names, asked on each request (tokens of a grant a person withdrew). */
+  revokeWhen(test: (credential: string) => boolean): void {
+    this.revocations.push(test);
+  }
+
   check(credential: string | undefined): CredentialState {
     if (!credential) return 'missing';
-    if (this.revoked.has(credential)) return 'revoked';
+    if (this.revoked.has(credential) || this.revocations.some((test) => test(credential))) return 'revoked';
     const until = this.valid.get(credential);
     if (until === undefined) return 'invalid';
     if (this.expired.has(credential) || until <= Date.now()) return 'expired';
@@ -202,10 +214,19 @@ export async function startFakeServer<S>(api: FakeApi, settings: S, credentials:
       if (fault?.kind === 'forbidden') return api.error('forbidden', req, fault);
     }
     const res = await api.handle(req);
-    if (res.status >= 300 || res.text !== undefined) return res;
+    if (res.status >= 300 || res.text !== undefined || res.bytes !== undefined) return res;
     if (fault?.kind === 'malformed') {
       const text = JSON.stringify(res.body);
       return { ...res, text: text.slice(0, Math.max(1, Math.floor(text.length / 2))) };
+    }
+    if (fault?.kind === 'empty' || fault?.kind === 'shrink') {
+      const body: unknown = structuredClone(res.body);
+      const records = longestArray(body);
+      if (records) {
+        const kept = fault.kind === 'empty' ? [] : records.filter((_, i) => i % 3 === 0);
+        records.splice(0, records.length, ...kept);
+      }
+      return { ...res, body };
     }
     if (fault?.kind === 'typeChange') {
       const path = fault.field ?? api.typeChangePath?.(res.body);
@@ -243,14 +264,16 @@ export async function startFakeServer<S>(api: FakeApi, settings: S, credentials:
       }
       const log: LoggedRequest = { method: incoming.method ?? 'GET', path: url.pathname, query, headers: incoming.headers, body, at: new Date() };
       requests.push(log);
-      const req: FakeRequest = { method: log.method, url, path: url.pathname, query: url.searchParams, headers: incoming.headers, body, rawBody, badJson, baseUrl };
+      // Links point where the client reached us, as a real API behind a proxy builds them from its public host.
+      const publicBase = typeof incoming.headers.host === 'string' && /^[\w.-]+(:\d+)?$/.test(incoming.headers.host) ? `http://${incoming.headers.host}` : baseUrl;
+      const req: FakeRequest = { method: log.method, url, path: url.pathname, query: url.searchParams, headers: incoming.headers, body, rawBody, badJson, baseUrl: publicBase };
 
       answer(req, log)
         .catch((err: unknown): FakeResponse => ({ status: 500, body: { error: `sandbox ${api.name} fake crashed: ${(err as Error).message}` } }))
         .then((res) => {
           // A hung request keeps its socket open until the client gives up or the fake closes.
           if (res === 'hang') return;
-          const text = res.text ?? (res.body === undefined ? '' : JSON.stringify(res.body));
+          const text = res.bytes ?? res.text ?? (res.body === undefined ? '' : JSON.stringify(res.body));
           const headers: Record<string, string> = {
             'content-type': 'application/json; charset=UTF-8',
             ...api.headers?.(req, res),
@@ -284,6 +307,17 @@ export async function startFakeServer<S>(api: FakeApi, settings: S, credentials:
   };
 }
 
+/** The body's records: its longest array, wherever it is nested. */
+function longestArray(node: unknown): unknown[] | undefined {
+  if (node === null || typeof node !== 'object') return undefined;
+  let best: unknown[] | undefined = Array.isArray(node) ? node : undefined;
+  for (const child of Object.values(node)) {
+    const found = longestArray(child);
+    if (found && (!best || found.length > best.length)) best = found;
+  }
+  return best;
+}
+
 function changeType(body: unknown, path: string, to: 'object' | 'string'): void {
   const keys = path.split('.');
   const last = keys.pop();
@@ -298,11 +332,6 @@ function changeType(body: unknown, path: string, to: 'object' | 'string'): void 
 }
 
 /** Query parameter as an integer, or the fallback when absent; NaN when present but not a number. */
-export function intParam(value: string | null | undefined, fallback: number): number {
-  if (value === null || value === undefined || value === '') return fallback;
-  return /^-?\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
-}
-
 /** Opaque cursors, like the real APIs hand out; they carry a row offset. */
 export function encodeCursor(data: Record<string, unknown>): string {
   return Buffer.from(JSON.stringify(data)).toString('base64url');

@@ -17,7 +17,7 @@ export interface ShopSettings {
   maxPageSize: number;
 }
 
-export interface ShopFakeOptions {
+interface ShopFakeOptions {
   credentials?: CredentialStore;
   settings?: Partial<ShopSettings>;
 }

@@ -1,24 +1,32 @@
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
-import { errorMessage } from '../errors.ts';
+import { errorMessage } from '../core/errors.ts';
 import { pendingMigrations, ping, type Database } from '../warehouse/index.ts';
 
 export interface Check {
   ok: boolean;
+  /** Said to whoever asks: a fixed reason, never the error behind it. */
   detail?: string;
+  /**
+   * The error behind a failed check, for the log only: a driver's message can name the
+   * database host, port, user and database, which an unauthenticated probe must not show.
+   */
+  error?: string;
 }
 
-export interface Readiness {
+interface Readiness {
   ready: boolean;
   checks: Record<string, Check>;
   /** One sentence per failed check, for people reading the 503. */
   problems: string[];
 }
 
-export interface ReadinessSources {
+interface ReadinessSources {
   db: Kysely<Database>;
   /** Only in queue mode; embedded mode has no Redis to check. */
   redis?: Redis | null;
+  /** What start-up is still doing ("waiting for Postgres at db:5432/kpi"); not ready until it is done. */
+  starting?: string | null;
   timeoutMs?: number;
 }
 
@@ -43,7 +51,7 @@ async function checkRedis(redis: Redis, ms: number): Promise<Check> {
     }
     return { ok: true };
   } catch (err) {
-    return { ok: false, detail: `redis unreachable: ${errorMessage(err)}` };
+    return { ok: false, detail: 'redis unreachable', error: errorMessage(err) };
   }
 }
 
@@ -52,7 +60,7 @@ async function checkDatabase(db: Kysely<Database>, ms: number): Promise<Check> {
     await within(ping(db), ms, 'database');
     return { ok: true };
   } catch (err) {
-    return { ok: false, detail: `database unreachable: ${errorMessage(err)}` };
+    return { ok: false, detail: 'database unreachable', error: errorMessage(err) };
   }
 }
 
@@ -61,11 +69,17 @@ async function checkMigrations(db: Kysely<Database>, ms: number): Promise<Check>
     const pending = await within(pendingMigrations(db), ms, 'database');
     return pending.length === 0 ? { ok: true } : { ok: false, detail: `pending migrations: ${pending.join(', ')} (run kpi migrate)` };
   } catch (err) {
-    return { ok: false, detail: `cannot read migrations: ${errorMessage(err)}` };
+    return { ok: false, detail: 'cannot read the applied migrations', error: errorMessage(err) };
   }
 }
 
 export async function readiness(sources: ReadinessSources): Promise<Readiness> {
+  // The other checks would only repeat what start-up is waiting for, or report what it has
+  // yet to do (migrations it is about to apply).
+  if (sources.starting) {
+    const detail = `starting: ${sources.starting}`;
+    return { ready: false, checks: { startup: { ok: false, detail } }, problems: [detail] };
+  }
   const ms = sources.timeoutMs ?? 2_000;
   const checks: Record<string, Check> = {};
   const [database, migrations, redis] = await Promise.all([

@@ -1,4 +1,3 @@
-export { createServer, type ServerOptions } from './server.ts';
+export { createServer, type ConsoleRoutes, type ReportPage, type RunningConfig, type ServerState } from './server.ts';
 export { createPipelineMetrics, type PipelineMetrics, type MetricsSources } from './metrics.ts';
-export { readiness, evictionPolicy, type Readiness, type Check, type ReadinessSources } from './health.ts';
-export { DASHBOARD_PATH } from './dashboard-path.ts';
+export { evictionPolicy } from './health.ts';

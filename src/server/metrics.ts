@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { PipelineHandlers, PipelineQueues, Step } from '../jobs/index.ts';
 import type { Database } from '../warehouse/index.ts';
+import { isPercentUnit } from '../core/request-meter.ts';
 
 export interface PipelineMetrics {
   registry: Registry;
@@ -29,6 +30,9 @@ export function createPipelineMetrics(sources: MetricsSources): PipelineMetrics 
   const runs = new Counter({ name: 'kpi_sync_runs_total', help: 'Sync runs finished by this process, by connector and status.', labelNames: ['connector', 'status'], registers: [registry] });
   const ingested = new Counter({ name: 'kpi_rows_ingested_total', help: 'Fact rows written (inserted or changed) by syncs.', labelNames: ['connector'], registers: [registry] });
   const rejected = new Counter({ name: 'kpi_rows_rejected_total', help: 'Source records quarantined by syncs.', labelNames: ['connector'], registers: [registry] });
+  const requests = new Counter({ name: 'kpi_source_requests_total', help: 'Requests syncs sent to their sources (retries and token requests included).', labelNames: ['connector'], registers: [registry] });
+  const quotaUsed = new Counter({ name: 'kpi_source_quota_used_total', help: 'Quota the sources reported syncs used, by unit (ga4_tokens).', labelNames: ['connector', 'unit'], registers: [registry] });
+  const quotaPeak = new Gauge({ name: 'kpi_source_quota_usage_percent', help: "The highest share of a source's rolling limit its last sync saw, by unit (meta_usage_pct, rate_limit_pct).", labelNames: ['connector', 'unit'], registers: [registry] });
   const duration = new Histogram({
     name: 'kpi_job_duration_seconds',
     help: 'Duration of pipeline steps (sync, recompute, evaluate, notify).',
@@ -98,13 +102,23 @@ export function createPipelineMetrics(sources: MetricsSources): PipelineMetrics 
               runs.inc({ connector: job.connector, status: outcome.run.status });
               ingested.inc({ connector: job.connector }, outcome.run.rows_written);
               rejected.inc({ connector: job.connector }, outcome.run.rows_rejected);
+              requests.inc({ connector: job.connector }, outcome.run.requests);
+              for (const [unit, used] of Object.entries(outcome.run.quota ?? {})) {
+                if (isPercentUnit(unit)) quotaPeak.set({ connector: job.connector, unit }, used);
+                else quotaUsed.inc({ connector: job.connector, unit }, used);
+              }
               return outcome;
             },
             (o) => o.ok,
           ),
+        notConfigured: async (job, ctx) => {
+          const run = await h.notConfigured(job, ctx);
+          runs.inc({ connector: job.connector, status: run.status });
+          return run;
+        },
         recompute: (range) => timed('recompute', () => h.recompute(range)),
         evaluate: (asOf) => timed('evaluate', () => h.evaluate(asOf)),
-        notify: (ids) => timed('notify', () => h.notify(ids)),
+        notify: (ids) => timed('notify', () => h.notify(ids), (o) => !o || o.failures.length === 0),
       };
     },
   };

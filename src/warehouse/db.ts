@@ -1,8 +1,9 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { Kysely, Migrator, sql } from 'kysely';
 import pg from 'pg';
-import { ConfigError, TransientError } from '../errors.ts';
+import { ConfigError, TransientError } from '../core/errors.ts';
+import { lockDataDir, type DataDirLock } from './data-dir-lock.ts';
 import { WarehouseDialect } from './dialect.ts';
 import { migrationProvider, latestMigration } from './migrations/index.ts';
 import type { Database } from './tables.ts';
@@ -14,17 +15,28 @@ export interface Warehouse {
   kind: WarehouseKind;
   /** Where it is, without credentials: a host/database or a folder. */
   location: string;
+  /** The embedded database's folder lock (none for a server or in memory). */
+  lock?: DataDirLock;
   close(): Promise<void>;
 }
 
-export interface OpenOptions {
+interface OpenOptions {
   /** Postgres connection string; when absent the embedded database is used. */
   url?: string | undefined;
   /** Folder for the embedded database; `memory://` keeps it in memory (tests). */
   dataDir?: string;
+  /**
+   * An embedded database to start from instead of an empty one (a PGlite `dumpDataDir`): tests
+   * start from one migrated once per run, which spares each a database initialisation.
+   */
+  loadDataDir?: Blob;
   /** Postgres schema to work in (tests give each file its own). */
   schema?: string;
   poolSize?: number;
+  /** The command holding the embedded database, as other processes are told (default: this process's command line). */
+  holder?: string;
+  /** Start the embedded database empty (`kpi demo --fresh`): its folder is emptied once this process holds the lock, never before. */
+  fresh?: boolean;
 }
 
 const DATE_OID = 1082;
@@ -41,7 +53,7 @@ const parsers: Record<number, (value: string) => unknown> = {
   [INT8_OID]: (v) => Number(v),
 };
 
-export function describeUrl(url: string): string {
+function describeUrl(url: string): string {
   try {
     const u = new URL(url);
     return `${u.hostname}${u.port ? `:${u.port}` : ''}${u.pathname}`;
@@ -75,16 +87,32 @@ export async function openWarehouse(options: OpenOptions = {}): Promise<Warehous
   const dir = options.dataDir ?? './data';
   const inMemory = dir.startsWith('memory://');
   const pgDir = inMemory ? undefined : path.resolve(dir, 'pglite');
-  if (pgDir) mkdirSync(pgDir, { recursive: true });
-  // Imported here: PGlite is half a megabyte of JavaScript (and the largest module under the
-  // tsx loader), which a process on server Postgres never needs.
-  const [{ PGlite }, { PGliteDialect }] = await Promise.all([import('@electric-sql/pglite'), import('kysely-pglite-dialect')]);
-  const client = new PGlite({ ...(pgDir ? { dataDir: pgDir } : {}), parsers });
-  const db = new Kysely<Database>({ dialect: new PGliteDialect(client) });
-  return { db, kind: 'pglite', location: pgDir ?? 'memory', close: () => db.destroy() };
+  // Before anything touches the folder: a second process on it would corrupt it.
+  const lock = pgDir ? await lockDataDir(path.resolve(dir), options.holder) : undefined;
+  try {
+    if (pgDir && options.fresh) rmSync(pgDir, { recursive: true, force: true });
+    if (pgDir) mkdirSync(pgDir, { recursive: true });
+    // Imported here: PGlite is half a megabyte of JavaScript (and the largest module under the
+    // tsx loader), which a process on server Postgres never needs.
+    const [{ PGlite }, { PGliteDialect }] = await Promise.all([import('@electric-sql/pglite'), import('kysely-pglite-dialect')]);
+    const client = new PGlite({ ...(pgDir ? { dataDir: pgDir } : {}), ...(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {}), parsers });
+    await client.waitReady;
+    const db = new Kysely<Database>({ dialect: new PGliteDialect(client) });
+    const close = async () => {
+      try {
+        await db.destroy();
+      } finally {
+        lock?.release();
+      }
+    };
+    return { db, kind: 'pglite', location: pgDir ?? 'memory', ...(lock ? { lock } : {}), close };
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
 }
 
-export interface MigrateResult {
+interface MigrateResult {
   applied: string[];
   latest: string;
 }
@@ -113,6 +141,15 @@ export async function pendingMigrations(db: Kysely<Database>): Promise<string[]>
   const migrator = await migratorFor(db);
   const all = await migrator.getMigrations();
   return all.filter((m) => !m.executedAt).map((m) => m.name);
+}
+
+/**
+ * A refusal from Postgres that waiting will not change: wrong credentials (SQLSTATE class 28)
+ * or no such database (3D000). Start-up gives up on these at once rather than wait them out.
+ */
+export function isLastingRefusal(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('28') || code === '3D000');
 }
 
 export async function ping(db: Kysely<Database>): Promise<void> {

@@ -9,7 +9,7 @@ import { poolBulkLoader, type BulkLoader } from './copy.ts';
  * exist", and with it the migration. The migrator only asks about the connection's own schema,
  * so this one looks only there, and checks schemas by oid, which cannot name a dropped one.
  */
-export class SchemaScopedIntrospector implements DatabaseIntrospector {
+class SchemaScopedIntrospector implements DatabaseIntrospector {
   readonly #db: Kysely<any>;
 
   constructor(db: Kysely<any>) {

@@ -1,17 +1,28 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database, DateString, Executor } from './tables.ts';
 import { escapeArrayText } from './unnest.ts';
+import { recordCampaigns, seenCampaigns } from './campaigns.ts';
 
-/** One base-metric value: what every connector's normalize step produces. */
-export interface MetricRow {
+/** One base-metric value of one day: what a connector's normalize step makes of a record. */
+export interface Fact {
   date: DateString;
-  connector: string;
-  account: string;
+  /** The campaign's name (its current one, where the source also gives an id). */
   campaign?: string;
+  /**
+   * The platform's id of the campaign, where the source has one: the fact is then keyed by
+   * it, and the name is recorded as the campaign's latest (src/warehouse/campaigns.ts).
+   */
+  campaignId?: string;
   channel?: string;
   metric: string;
   value: number;
   currency?: string | null;
+}
+
+/** A fact with the connector and account it came from: a row of metric_facts. */
+export interface FactRow extends Fact {
+  connector: string;
+  account: string;
 }
 
 export interface WriteResult {
@@ -24,26 +35,35 @@ export interface WriteResult {
   touched: Set<DateString>;
 }
 
-const DEFAULT_BATCH = 5_000;
-
 /**
  * Base metrics are additive, so rows that land on one key (two pages of one day, a
  * dimension the warehouse does not keep) are summed rather than overwriting each other.
  * Postgres also refuses an upsert that touches one key twice in a statement.
  */
-export function combineRows(rows: Iterable<MetricRow>): MetricRow[] {
-  const out: MetricRow[] = [];
+export function combineRows(rows: Iterable<FactRow>): FactRow[] {
+  const out: FactRow[] = [];
   // Keyed by everything but the metric; each group lists its [metric, index in out] pairs. A
   // source record gives several metrics of one (date, campaign, channel) in a row, so the key
   // string is built and hashed once per record, not once per metric: a key per row was about
   // 1 µs a row, most of the Node time of writing a day.
   const groups = new Map<string, Array<string | number>>();
-  let prev: MetricRow | undefined;
+  let prev: FactRow | undefined;
   let group: Array<string | number> = [];
   let repeats: Map<number, number[]> | undefined;
   for (const row of rows) {
-    if (prev === undefined || row.date !== prev.date || row.campaign !== prev.campaign || row.channel !== prev.channel || row.account !== prev.account || row.connector !== prev.connector) {
-      const key = `${row.connector}\u0000${row.account}\u0000${row.date}\u0000${row.campaign ?? ''}\u0000${row.channel ?? ''}`;
+    if (
+      prev === undefined ||
+      row.date !== prev.date ||
+      row.campaign !== prev.campaign ||
+      row.campaignId !== prev.campaignId ||
+      row.channel !== prev.channel ||
+      row.account !== prev.account ||
+      row.connector !== prev.connector
+    ) {
+      // A campaign with an id is that id whatever it is called (two names of one id on one day are one campaign).
+      const key = row.campaignId
+        ? `${row.connector}\u0000${row.account}\u0000${row.date}\u0000${row.campaignId}\u0000\u0000${row.channel ?? ''}`
+        : `${row.connector}\u0000${row.account}\u0000${row.date}\u0000\u0000${row.campaign ?? ''}\u0000${row.channel ?? ''}`;
       const known = groups.get(key);
       if (known) group = known;
       else groups.set(key, (group = []));
@@ -60,9 +80,19 @@ export function combineRows(rows: Iterable<MetricRow>): MetricRow[] {
       group.push(row.metric, out.length);
       // A row already in the stored shape is kept as it is; plain literals, not spreads (slow path).
       out.push(
-        row.campaign !== undefined && row.channel !== undefined && row.currency !== undefined
+        row.campaign !== undefined && row.campaignId !== undefined && row.channel !== undefined && row.currency !== undefined
           ? row
-          : { date: row.date, connector: row.connector, account: row.account, campaign: row.campaign ?? '', channel: row.channel ?? '', metric: row.metric, value: row.value, currency: row.currency ?? null },
+          : {
+              date: row.date,
+              connector: row.connector,
+              account: row.account,
+              campaign: row.campaign ?? '',
+              campaignId: row.campaignId ?? '',
+              channel: row.channel ?? '',
+              metric: row.metric,
+              value: row.value,
+              currency: row.currency ?? null,
+            },
       );
     } else {
       repeats ??= new Map();
@@ -73,7 +103,7 @@ export function combineRows(rows: Iterable<MetricRow>): MetricRow[] {
   }
   for (const [i, values] of repeats ?? []) {
     const r = out[i]!;
-    out[i] = { date: r.date, connector: r.connector, account: r.account, campaign: r.campaign, channel: r.channel, metric: r.metric, value: exactSum(values), currency: r.currency };
+    out[i] = { date: r.date, connector: r.connector, account: r.account, campaign: r.campaign, campaignId: r.campaignId, channel: r.channel, metric: r.metric, value: exactSum(values), currency: r.currency };
   }
   return out;
 }
@@ -100,81 +130,31 @@ function exactSum(values: readonly number[]): number {
   return Number(`${negative ? '-' : ''}${scale ? `${digits.slice(0, -scale)}.${digits.slice(-scale)}` : digits}`);
 }
 
-async function upsertBatch(db: Executor, rows: MetricRow[], syncRunId: number | null): Promise<{ written: number; touched: DateString[] }> {
-  const cols = {
-    date: [] as string[],
-    connector: [] as string[],
-    account: [] as string[],
-    campaign: [] as string[],
-    channel: [] as string[],
-    metric: [] as string[],
-    value: [] as string[],
-    currency: [] as (string | null)[],
-  };
-  for (const r of rows) {
-    cols.date.push(r.date);
-    cols.connector.push(r.connector);
-    cols.account.push(r.account);
-    cols.campaign.push(r.campaign ?? '');
-    cols.channel.push(r.channel ?? '');
-    cols.metric.push(r.metric);
-    cols.value.push(String(r.value));
-    cols.currency.push(r.currency ?? null);
-  }
-  // unnest keeps one statement per batch with 8 parameters, whatever the batch size,
-  // and the WHERE leaves unchanged rows untouched so a re-sync writes nothing.
-  const result = await sql<{ written: number; touched: DateString[] | null }>`
-    with up as (
-      insert into metric_facts (date, connector, account, campaign, channel, metric, value, currency, sync_run_id, updated_at)
-      select t.date, t.connector, t.account, t.campaign, t.channel, t.metric, t.value, t.currency, ${syncRunId}::bigint, now()
-      from unnest(${cols.date}::date[], ${cols.connector}::text[], ${cols.account}::text[], ${cols.campaign}::text[],
-                  ${cols.channel}::text[], ${cols.metric}::text[], ${cols.value}::numeric[], ${cols.currency}::text[])
-        as t(date, connector, account, campaign, channel, metric, value, currency)
-      on conflict (connector, account, date, campaign, channel, metric) do update
-        set value = excluded.value, currency = excluded.currency, sync_run_id = excluded.sync_run_id, updated_at = excluded.updated_at
-        where metric_facts.value is distinct from excluded.value or metric_facts.currency is distinct from excluded.currency
-      returning date
-    )
-    select count(*)::int as written, array_agg(distinct date::text) as touched from up
-  `.execute(db);
-  const row = result.rows[0];
-  return { written: Number(row?.written ?? 0), touched: row?.touched ?? [] };
-}
-
-/**
- * Idempotent upsert: writing the same rows twice leaves one copy; a changed value replaces
- * the old one. One transaction per batch, so a crash leaves whole batches or none.
- */
-export async function upsertFacts(db: Kysely<Database>, rows: Iterable<MetricRow>, options: { syncRunId?: number; batchSize?: number } = {}): Promise<WriteResult> {
-  const combined = combineRows(rows);
-  const size = options.batchSize ?? DEFAULT_BATCH;
-  const out: WriteResult = { written: 0, unchanged: 0, deleted: 0, touched: new Set() };
-  for (let i = 0; i < combined.length; i += size) {
-    const batch = combined.slice(i, i + size);
-    const { written, touched } = await db.transaction().execute((trx) => upsertBatch(trx, batch, options.syncRunId ?? null));
-    out.written += written;
-    out.unchanged += batch.length - written;
-    for (const d of touched) out.touched.add(d);
-  }
-  return out;
-}
-
-export interface SliceScope {
+interface SliceScope {
   connector: string;
   account: string;
   /** Every date the source was read for; facts on them that the source no longer has are removed. */
   dates: DateString[];
 }
 
-export interface ReplaceSliceOptions {
+interface ReplaceSliceOptions {
   syncRunId?: number;
   batchSize?: number;
+  /** The rows are combined already (combineRows): each key once. */
+  combined?: boolean;
   /**
    * Runs in the slice's transaction once its facts are written: bookkeeping (a checkpoint, run
    * counters) that must commit together with the data, or not at all.
    */
   within?: (trx: Transaction<Database>, result: WriteResult) => Promise<void>;
 }
+
+/**
+ * The key of a fact (the unique index metric_facts_key, migration 011): a campaign with an id
+ * is its id, whatever it is called, so a renamed campaign's rows are updated in place (their
+ * campaign column takes the new name) rather than joined by rows under the new name.
+ */
+const FACT_KEY = sql.raw(`(connector, account, date, campaign_id, (case when campaign_id = '' then campaign else '' end), channel, metric)`);
 
 /** A slice is usually one day of one account: one statement for all of it. */
 const SLICE_BATCH = 50_000;
@@ -196,10 +176,11 @@ function textArray(values: string[]): string {
  * Dates are checked against the slice's ISO dates and numbers print as numeric literals, so
  * neither needs escaping.
  */
-function sliceArrays(rows: MetricRow[]) {
+function sliceArrays(rows: FactRow[]) {
   const n = rows.length;
   const date = new Array<string>(n);
   const campaign = new Array<string>(n);
+  const campaignId = new Array<string>(n);
   const channel = new Array<string>(n);
   const metric = new Array<string>(n);
   const value = new Array<number | string>(n);
@@ -211,6 +192,7 @@ function sliceArrays(rows: MetricRow[]) {
     const r = rows[i]!;
     date[i] = r.date;
     campaign[i] = escapeArrayText(r.campaign ?? '');
+    campaignId[i] = escapeArrayText(r.campaignId ?? '');
     channel[i] = escapeArrayText(r.channel ?? '');
     metric[i] = escapeArrayText(r.metric);
     value[i] = typeof r.value === 'number' ? r.value : `"${escapeArrayText(String(r.value))}"`;
@@ -220,17 +202,17 @@ function sliceArrays(rows: MetricRow[]) {
     }
     currency[i] = lastElement;
   }
-  return { date: `{${date.join(',')}}`, campaign: textArray(campaign), channel: textArray(channel), metric: textArray(metric), value: `{${value.join(',')}}`, currency: `{${currency.join(',')}}` };
+  return { date: `{${date.join(',')}}`, campaign: textArray(campaign), campaignId: textArray(campaignId), channel: textArray(channel), metric: textArray(metric), value: `{${value.join(',')}}`, currency: `{${currency.join(',')}}` };
 }
 
 /**
- * The rows as a relation s(date, campaign, channel, metric, value, currency). The unnests are
+ * The rows as a relation s(date, campaign, campaign_id, channel, metric, value, currency). The unnests are
  * in the select list, which steps them in lockstep (ProjectSet); unnest(a, b, ...) in FROM
  * first copies every row into a tuplestore: 28 against 30 ms of CPU to insert a day of 5,035 rows.
  */
-function sliceSource(rows: MetricRow[]) {
+function sliceSource(rows: FactRow[]) {
   const a = sliceArrays(rows);
-  return sql`(select unnest(${a.date}::date[]) as date, unnest(${a.campaign}::text[]) as campaign, unnest(${a.channel}::text[]) as channel,
+  return sql`(select unnest(${a.date}::date[]) as date, unnest(${a.campaign}::text[]) as campaign, unnest(${a.campaignId}::text[]) as campaign_id, unnest(${a.channel}::text[]) as channel,
     unnest(${a.metric}::text[]) as metric, unnest(${a.value}::numeric[]) as value, unnest(${a.currency}::text[]) as currency) s`;
 }
 
@@ -239,8 +221,8 @@ function sliceSource(rows: MetricRow[]) {
  * restated values replace old ones, rows the source dropped are deleted, and a reader never
  * sees half a day.
  */
-export async function replaceSlice(db: Kysely<Database>, scope: SliceScope, rows: Iterable<MetricRow>, options: ReplaceSliceOptions = {}): Promise<WriteResult> {
-  const combined = combineRows(rows);
+export async function replaceSlice(db: Kysely<Database>, scope: SliceScope, rows: Iterable<FactRow>, options: ReplaceSliceOptions = {}): Promise<WriteResult> {
+  const combined = options.combined ? (Array.isArray(rows) ? (rows as FactRow[]) : [...rows]) : combineRows(rows);
   const dates = new Set(scope.dates);
   for (const d of dates) if (!ISO_DATE.test(d)) throw new Error(`slice date "${d}" is not YYYY-MM-DD`);
   for (const r of combined) {
@@ -268,8 +250,8 @@ export async function replaceSlice(db: Kysely<Database>, scope: SliceScope, rows
       for (let i = 0; i < combined.length; i += size) {
         const batch = combined.slice(i, i + size);
         await sql`
-          insert into metric_facts (date, connector, account, campaign, channel, metric, value, currency, sync_run_id, updated_at)
-          select s.date, ${scope.connector}::text, ${scope.account}::text, s.campaign, s.channel, s.metric, s.value, s.currency, ${runId}::bigint, now()
+          insert into metric_facts (date, connector, account, campaign, campaign_id, channel, metric, value, currency, sync_run_id, updated_at)
+          select s.date, ${scope.connector}::text, ${scope.account}::text, s.campaign, s.campaign_id, s.channel, s.metric, s.value, s.currency, ${runId}::bigint, now()
           from ${sliceSource(batch)}
         `.execute(trx);
         for (const r of batch) out.touched.add(r.date);
@@ -286,16 +268,17 @@ export async function replaceSlice(db: Kysely<Database>, scope: SliceScope, rows
         const batch = combined.slice(i, i + size);
         const result = await sql<{ written: number; touched: DateString[] | null }>`
           with up as (
-            insert into metric_facts (date, connector, account, campaign, channel, metric, value, currency, sync_run_id, updated_at)
-            select c.date, ${scope.connector}::text, ${scope.account}::text, c.campaign, c.channel, c.metric, c.value, c.currency, ${runId}::bigint, now()
+            insert into metric_facts (date, connector, account, campaign, campaign_id, channel, metric, value, currency, sync_run_id, updated_at)
+            select c.date, ${scope.connector}::text, ${scope.account}::text, c.campaign, c.campaign_id, c.channel, c.metric, c.value, c.currency, ${runId}::bigint, now()
             from (
-              select s.date, s.campaign, s.channel, s.metric, s.value, s.currency from ${sliceSource(batch)}
+              select s.date, s.campaign, s.campaign_id, s.channel, s.metric, s.value, s.currency from ${sliceSource(batch)}
               except
-              select date, campaign, channel, metric, value, currency from metric_facts where ${inSlice}
+              select date, campaign, campaign_id, channel, metric, value, currency from metric_facts where ${inSlice}
             ) c
-            on conflict (connector, account, date, campaign, channel, metric) do update
-              set value = excluded.value, currency = excluded.currency, sync_run_id = excluded.sync_run_id, updated_at = excluded.updated_at
+            on conflict ${FACT_KEY} do update
+              set campaign = excluded.campaign, value = excluded.value, currency = excluded.currency, sync_run_id = excluded.sync_run_id, updated_at = excluded.updated_at
               where metric_facts.value is distinct from excluded.value or metric_facts.currency is distinct from excluded.currency
+                or metric_facts.campaign is distinct from excluded.campaign
             returning date
           )
           select count(*)::int as written, array_agg(distinct date::text) as touched from up
@@ -317,32 +300,52 @@ export async function replaceSlice(db: Kysely<Database>, scope: SliceScope, rows
     // table's missing statistics as a nested loop: quadratic in the campaigns of a day.
     let deleted: { rows: Array<{ date: DateString }> } = { rows: [] };
     if (dropped) {
-      const keys = { date: [] as string[], campaign: [] as string[], channel: [] as string[], metric: [] as string[] };
+      const keys = { date: [] as string[], campaign: [] as string[], campaignId: [] as string[], channel: [] as string[], metric: [] as string[] };
       for (const r of combined) {
         keys.date.push(r.date);
         keys.campaign.push(r.campaign ?? '');
+        keys.campaignId.push(r.campaignId ?? '');
         keys.channel.push(r.channel ?? '');
         keys.metric.push(r.metric);
       }
-      const gone = await sql<{ date: DateString; campaign: string; channel: string; metric: string }>`
-        select s.date, s.campaign, s.channel, s.metric from metric_facts s
+      const gone = await sql<{ date: DateString; campaign: string; campaign_id: string; channel: string; metric: string }>`
+        select s.date, s.campaign, s.campaign_id, s.channel, s.metric from metric_facts s
         where s.connector = ${scope.connector} and s.account = ${scope.account} and s.date = any(${sliceDates}::date[])
         except all
-        select k.date, k.campaign, k.channel, k.metric
-        from unnest(${keys.date}::date[], ${keys.campaign}::text[], ${keys.channel}::text[], ${keys.metric}::text[]) as k(date, campaign, channel, metric)
+        select k.date, k.campaign, k.campaign_id, k.channel, k.metric
+        from unnest(${keys.date}::date[], ${keys.campaign}::text[], ${keys.campaignId}::text[], ${keys.channel}::text[], ${keys.metric}::text[]) as k(date, campaign, campaign_id, channel, metric)
       `.execute(trx);
       deleted = await sql<{ date: DateString }>`
         delete from metric_facts f
-        using unnest(${gone.rows.map((g) => String(g.date))}::date[], ${gone.rows.map((g) => g.campaign)}::text[], ${gone.rows.map((g) => g.channel)}::text[], ${gone.rows.map((g) => g.metric)}::text[])
-          as g(date, campaign, channel, metric)
+        using unnest(${gone.rows.map((g) => String(g.date))}::date[], ${gone.rows.map((g) => g.campaign)}::text[], ${gone.rows.map((g) => g.campaign_id)}::text[], ${gone.rows.map((g) => g.channel)}::text[], ${gone.rows.map((g) => g.metric)}::text[])
+          as g(date, campaign, campaign_id, channel, metric)
         where f.connector = ${scope.connector} and f.account = ${scope.account}
-          and f.date = g.date and f.campaign = g.campaign and f.channel = g.channel and f.metric = g.metric
+          and f.date = g.date and f.campaign = g.campaign and f.campaign_id = g.campaign_id and f.channel = g.channel and f.metric = g.metric
         returning f.date::text as date
       `.execute(trx);
     }
     out.deleted = deleted.rows.length;
     for (const r of deleted.rows) out.touched.add(r.date);
+    // The campaigns' names commit with their facts: a reader never sees an id without its name.
+    await recordCampaigns(trx, scope.connector, scope.account, seenCampaigns(combined));
     await options.within?.(trx, out);
     return out;
   });
+}
+
+/** Rows stored for (connector, account) on each of `dates` that has any. */
+export async function storedRowsByDate(db: Executor, connector: string, account: string, dates: readonly DateString[]): Promise<Map<DateString, number>> {
+  if (dates.length === 0) return new Map();
+  const { rows } = await sql<{ date: DateString; n: number }>`
+    select date::text as date, count(*)::int as n from metric_facts
+    where connector = ${connector} and account = ${account} and date = any(${[...dates]}::date[])
+    group by date
+  `.execute(db);
+  return new Map(rows.map((r) => [r.date, Number(r.n)]));
+}
+
+/** Whether (connector, account) has any stored fact in [from, to]. */
+export async function hasStoredRows(db: Executor, connector: string, account: string, from: DateString, to: DateString): Promise<boolean> {
+  const { rows } = await sql`select 1 from metric_facts where connector = ${connector} and account = ${account} and date between ${from}::date and ${to}::date limit 1`.execute(db);
+  return rows.length > 0;
 }

@@ -1,5 +1,7 @@
 import type { Kysely } from 'kysely';
-import { redactSecrets } from '../secrets.ts';
+import { errorMessage } from '../core/errors.ts';
+import { redactAndCut, redactSecrets } from '../core/secrets.ts';
+import { storableJson, storableText } from './storable.ts';
 import type { Database } from './tables.ts';
 
 export interface QuarantinedRecord {
@@ -10,20 +12,39 @@ export interface QuarantinedRecord {
 }
 
 const MAX_RECORD_CHARS = 20_000;
+const MAX_REASON_CHARS = 2_000;
 
-/** Keeps bad records with the reason they were refused, so nothing is silently dropped. */
+function rowOf(syncRunId: number | null, r: QuarantinedRecord, record: unknown) {
+  const json = storableJson(record, MAX_RECORD_CHARS, redactSecrets);
+  return {
+    sync_run_id: syncRunId,
+    connector: storableText(r.connector),
+    stream: storableText(r.stream),
+    reason: storableText(redactAndCut(r.reason, MAX_REASON_CHARS)),
+    record: json,
+  };
+}
+
+/**
+ * Keeps bad records with the reason they were refused, so nothing is silently dropped.
+ * Storing them can never fail the sync that refused them: every text is made storable first,
+ * and a record the database still refuses is kept as a note saying why.
+ */
 export async function quarantine(db: Kysely<Database>, syncRunId: number | null, records: QuarantinedRecord[]): Promise<void> {
   if (records.length === 0) return;
-  await db
-    .insertInto('quarantine')
-    .values(
-      records.map((r) => {
-        let json = redactSecrets(JSON.stringify(r.record ?? null) ?? 'null');
-        if (json.length > MAX_RECORD_CHARS) json = JSON.stringify({ truncated: json.slice(0, MAX_RECORD_CHARS) });
-        return { sync_run_id: syncRunId, connector: r.connector, stream: r.stream, reason: redactSecrets(r.reason).slice(0, 2000), record: json };
-      }),
-    )
-    .execute();
+  try {
+    await db.insertInto('quarantine').values(records.map((r) => rowOf(syncRunId, r, r.record ?? null))).execute();
+    return;
+  } catch {
+    // One record the database refuses must not cost the others their place: one at a time.
+  }
+  for (const r of records) {
+    try {
+      await db.insertInto('quarantine').values(rowOf(syncRunId, r, r.record ?? null)).execute();
+    } catch (err) {
+      await db.insertInto('quarantine').values(rowOf(syncRunId, r, { unstorable: `the record itself could not be stored: ${errorMessage(err)}` })).execute();
+    }
+  }
 }
 
 export async function listQuarantine(db: Kysely<Database>, options: { connector?: string; syncRunId?: number; limit?: number } = {}) {
@@ -32,3 +53,10 @@ export async function listQuarantine(db: Kysely<Database>, options: { connector?
   if (options.syncRunId !== undefined) q = q.where('sync_run_id', '=', options.syncRunId);
   return q.execute();
 }
+
+/** How many quarantined records each connector has (those retention has not pruned yet). */
+export async function quarantineCounts(db: Kysely<Database>): Promise<Map<string, number>> {
+  const rows = await db.selectFrom('quarantine').select(['connector', (eb) => eb.fn.countAll<string>().as('n')]).groupBy('connector').execute();
+  return new Map(rows.map((r) => [r.connector, Number(r.n)]));
+}
+

@@ -1,13 +1,17 @@
 import type { ColumnType, Generated, Kysely, Selectable, Transaction } from 'kysely';
 
-/** A date as YYYY-MM-DD; the reporting date in the account's time zone. */
-export type DateString = string;
+import type { DateString } from '../core/dates.ts';
+
+export type { DateString };
 
 export interface MetricFactsTable {
   date: DateString;
   connector: string;
   account: string;
+  /** The campaign's name as the source gave it when the day was written (the key too, where campaign_id is ''). */
   campaign: ColumnType<string, string | undefined, string>;
+  /** The platform's id of the campaign, which keys the fact; '' for facts keyed by name (see migration 011). */
+  campaign_id: ColumnType<string, string | undefined, string>;
   channel: ColumnType<string, string | undefined, string>;
   metric: string;
   value: number;
@@ -16,7 +20,24 @@ export interface MetricFactsTable {
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
-export type SyncRunStatus = 'running' | 'succeeded' | 'failed' | 'abandoned';
+/** One campaign of one connector and account, by the platform's id: its latest name and the days it had facts. */
+export interface CampaignsTable {
+  connector: string;
+  account: string;
+  campaign_id: string;
+  name: string;
+  first_seen: DateString;
+  last_seen: DateString;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+/**
+ * 'held': the source's answer would have deleted more stored facts than the connector allows
+ * (see held_days); nothing of the held day was applied.
+ * 'skipped': a queued job for a connector the configuration no longer has (removed or
+ * disabled); nothing was read. The column is text, so no migration was needed for it.
+ */
+export type SyncRunStatus = 'running' | 'succeeded' | 'failed' | 'abandoned' | 'held' | 'skipped';
 
 export interface SyncRunsTable {
   id: Generated<number>;
@@ -40,6 +61,10 @@ export interface SyncRunsTable {
   error: string | null;
   /** Things worth knowing about the data, e.g. { sampled: true } from GA4. */
   flags: ColumnType<Record<string, unknown>, string | undefined, string>;
+  /** Requests sent to the source, retries and token requests included (migration 015). */
+  requests: ColumnType<number, number | undefined, number>;
+  /** Quota the source reported, by unit (src/core/request-meter.ts), e.g. { ga4_tokens: 120 }. */
+  quota: ColumnType<Record<string, number>, string | undefined, string>;
 }
 
 export interface CheckpointsTable {
@@ -47,7 +72,38 @@ export interface CheckpointsTable {
   stream: string;
   /** Last date fully written for this stream. */
   cursor: string;
+  /** What the stream's reader keeps between syncs (files it loaded), as JSON; null for most sources. */
+  state: ColumnType<unknown, string | null | undefined, string | null>;
+  /** The currency and time zone the source last reported for the stream (migration 015); null until then. */
+  info: ColumnType<unknown, string | null | undefined, string | null>;
+  /** The last day of this stream that is synced and settled (see src/metrics/completeness.ts). */
+  complete_through: ColumnType<DateString | null, DateString | null | undefined, DateString | null>;
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+/** The streams a connector has, and the backfill it runs (see migration 010). */
+export interface ConnectorProgressTable {
+  connector: string;
+  streams: ColumnType<string[], string[] | undefined, string[]>;
+  backfill_run_id: number | null;
+  backfill_from: DateString | null;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+/** Which connectors feed each KPI. */
+export interface KpiSourcesTable {
+  kpi: string;
+  connector: string;
+}
+
+/** Views: the last complete day of each connector and KPI; null when none is complete yet. */
+export interface ConnectorCompletenessView {
+  connector: ColumnType<string, never, never>;
+  complete_through: ColumnType<DateString | null, never, never>;
+}
+export interface KpiCompletenessView {
+  kpi: ColumnType<string, never, never>;
+  complete_through: ColumnType<DateString | null, never, never>;
 }
 
 export interface QuarantineTable {
@@ -60,25 +116,32 @@ export interface QuarantineTable {
   created_at: ColumnType<Date, Date | string | undefined, never>;
 }
 
-export interface SourceFilesTable {
+/** A day whose answer from the source was not applied because it would delete too much. */
+export interface HeldDaysTable {
   connector: string;
-  path: string;
-  sha256: string;
-  size: number;
-  min_date: DateString | null;
-  max_date: DateString | null;
-  rows: ColumnType<number, number | undefined, number>;
-  loaded_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  account: string;
+  date: DateString;
+  /** Digest of the answer's rows for the day, to recognise the same answer on a later read. */
+  fingerprint: string;
+  stored_rows: number;
+  answer_rows: number;
+  sync_run_id: number | null;
+  held_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
 export interface Database {
-  source_files: SourceFilesTable;
+  held_days: HeldDaysTable;
   metric_facts: MetricFactsTable;
+  campaigns: CampaignsTable;
   sync_runs: SyncRunsTable;
   checkpoints: CheckpointsTable;
   quarantine: QuarantineTable;
   kpi_points: KpiPointsTable;
   kpi_values: KpiValuesTable;
+  connector_progress: ConnectorProgressTable;
+  kpi_sources: KpiSourcesTable;
+  connector_completeness: ConnectorCompletenessView;
+  kpi_completeness: KpiCompletenessView;
   kpi_days: KpiDaysTable;
   goal_snapshots: GoalSnapshotsTable;
   okr_snapshots: OkrSnapshotsTable;
@@ -87,15 +150,15 @@ export interface Database {
   alert_outbox: AlertOutboxTable;
   alert_silences: AlertSilencesTable;
   digest_sends: DigestSendsTable;
+  channel_health: ChannelHealthTable;
+  kpi_catalogue: KpiCatalogueTable;
+  okr_key_results: OkrKeyResultsTable;
 }
 
 /** The warehouse or a transaction on it: what a function that runs statements accepts. */
 export type Executor = Kysely<Database> | Transaction<Database>;
 
 export type SyncRun = Selectable<SyncRunsTable>;
-export type MetricFact = Selectable<MetricFactsTable>;
-
-/** One KPI value per (grain, period, dimension value); written by recompute, never a NULL row. */
 /** One point (grain, period, dimension value) with all its KPI values: what recompute writes. */
 export interface KpiPointsTable {
   grain: string;
@@ -131,6 +194,8 @@ export interface KpiValuesTable {
   dimension_value: ColumnType<string, never, never>;
   value: ColumnType<number, never, never>;
   computed_at: ColumnType<Date, never, never>;
+  /** Whether every connector feeding the value (the one named, for connector rows) is complete through period_end. */
+  complete: ColumnType<boolean, never, never>;
 }
 
 export interface GoalSnapshotsTable {
@@ -215,7 +280,23 @@ export interface AlertOutboxTable {
   claimed_until: NullableTimestamp;
   delivered_at: NullableTimestamp;
   last_error: ColumnType<string | null, string | null | undefined, string | null>;
+  /**
+   * 'silence:<id>' or 'mute:<name>' while one holds the row, and on a row one dropped;
+   * 'inhibited' while its series is inhibited (src/alerts/inhibition.ts).
+   */
   held_by: ColumnType<string | null, string | null | undefined, string | null>;
+  /** When it was marked failed (for good). */
+  failed_at: NullableTimestamp;
+}
+
+/** Each notification channel's delivery streak (migration 012). */
+export interface ChannelHealthTable {
+  channel: string;
+  failures: ColumnType<number, number | undefined, number>;
+  failing_since: NullableTimestamp;
+  last_failure_at: NullableTimestamp;
+  last_error: ColumnType<string | null, string | null | undefined, string | null>;
+  last_success_at: NullableTimestamp;
 }
 
 export interface AlertSilencesTable {
@@ -229,14 +310,49 @@ export interface AlertSilencesTable {
   created_at: ColumnType<Date, Date | string | undefined, never>;
 }
 
+/** 'sending' (claimed), 'sent', 'retrying' (failed for now; tried again at not_before) or 'failed' (for good). */
+/** waiting: not sent yet, because its data is not complete (retried every hour, never counted as sent). */
+type DigestSendStatus = 'sending' | 'sent' | 'retrying' | 'failed' | 'waiting';
+
 export interface DigestSendsTable {
+  /** The report's name (src/config/reports.ts); 'digest' for the old `digest:` section. */
+  report: string;
   grain: string;
   period_start: DateString;
   channel: string;
-  status: string;
+  status: ColumnType<DigestSendStatus, DigestSendStatus, DigestSendStatus>;
   claimed_by: ColumnType<string | null, string | null | undefined, string | null>;
   claimed_until: NullableTimestamp;
   attempts: ColumnType<number, number | undefined, number>;
   sent_at: NullableTimestamp;
   error: ColumnType<string | null, string | null | undefined, string | null>;
+  /** 'retrying': when the next attempt is due. */
+  not_before: NullableTimestamp;
+  /** 'failed': when it failed for good. */
+  failed_at: NullableTimestamp;
+}
+
+/** The KPI catalogue as the configuration last loaded had it, for the BI views (migration 014). */
+export interface KpiCatalogueTable {
+  kpi: string;
+  position: number;
+  label: string;
+  unit: string;
+  direction: string;
+  /** A display unit in Grafana's vocabulary: percentunit, currencyEUR, short, none. */
+  format: string;
+  currency: string | null;
+  description: string | null;
+  formula: string;
+  source: string;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+/** Each OKR's objective and key results, as the configuration last loaded had them (migration 014). */
+export interface OkrKeyResultsTable {
+  okr: string;
+  objective: string;
+  position: number;
+  goal: string;
+  weight: number;
 }

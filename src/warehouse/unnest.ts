@@ -1,11 +1,11 @@
 import { sql, type RawBuilder } from 'kysely';
 
 /** Element types an unnest column can have; numbers for int and float8, text for the others. */
-export type ColumnType = 'text' | 'int' | 'float8' | 'timestamptz';
+type ColumnType = 'text' | 'int' | 'float8' | 'timestamptz';
 
 type ValueOf<T extends ColumnType> = T extends 'int' | 'float8' ? number | null : string | null;
 
-export type RowOf<S extends Record<string, ColumnType>> = { [K in keyof S]: ValueOf<S[K]> };
+type RowOf<S extends Record<string, ColumnType>> = { [K in keyof S]: ValueOf<S[K]> };
 
 /** Text as the inside of a quoted array element: backslash and double quote escaped. */
 export function escapeArrayText(s: string): string {

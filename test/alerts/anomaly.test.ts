@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { band, judge, mad, median } from '../../src/metrics/alerts/index.ts';
+import { band, judge, mad, median } from '../../src/alerts/index.ts';
 
 const rules = { sensitivity: 3, minHistory: 4, direction: 'both' as const, minDelta: 0, minDeltaPct: 0 };
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/errors.ts';
+import { ConfigError } from '../../src/core/errors.ts';
 import { configFrom } from './helpers.ts';
 
 function problems(yaml: string): string[] {
@@ -42,8 +42,9 @@ digest: { schedule: "0 8 * * 1", channels: [slack] }
       sendResolved: true,
       noData: { policy: 'ok', grace: 6 * 3_600_000 },
       muteWindows: ['nights'],
+      partialData: false,
     });
-    expect(config.alerting).toMatchObject({ groupWait: 30_000, evaluationInterval: 60_000, maxAttempts: 10, claimTimeout: 600_000 });
+    expect(config.alerting).toMatchObject({ groupWait: 30_000, evaluationInterval: 60_000, maxAttempts: 10, maxRetryAfter: 600_000, claimTimeout: 600_000 });
     expect(config.alerting.muteWindows.nights).toEqual({ timezone: 'Europe/Berlin', weekdays: ['mon', 'fri'], hours: ['22:00-07:00'], action: 'hold' });
     expect(config.digest).toMatchObject({ timezone: 'UTC', grain: 'week', periods: 12 });
     expect(config.channels.slack).toMatchObject({ type: 'slack' });
@@ -91,7 +92,7 @@ alerts:
       '8 alerting.muteWindows.nights.weekdays[0]: Invalid option: expected one of "mon"|"tue"|"wed"|"thu"|"fri"|"sat"|"sun"',
       '8 alerting.muteWindows.nights.hours[0]: expected "HH:MM-HH:MM", e.g. "22:00-07:00"',
       '12 alerts[0].condition.threshold: Invalid input: expected number, received string',
-      "16 alerts[1].condition.kind: Invalid discriminator value. Expected 'threshold' | 'change' | 'goal' | 'anomaly' | 'freshness' | 'sync_failure' | 'quarantine_rate'",
+      "16 alerts[1].condition.kind: Invalid discriminator value. Expected 'threshold' | 'change' | 'goal' | 'anomaly' | 'freshness' | 'sync_failure' | 'quarantine_rate' | 'delivery_failure' | 'token_expiry'",
       '18 alerts[2].series: required for threshold rules: { kpi, grain, dimension, filter }',
       '19 alerts[2].condition.recovery: must be on the good side of the threshold (>= it for op below, <= it for op above)',
       '20 alerts[2].channels: Too small: expected array to have >=1 items',
@@ -155,6 +156,9 @@ alerts:
     series: { kpi: ctr }
     condition: { kind: anomaly, minVolume: { kpi: impresions, value: 100 } }
     channels: [slack]
+  - name: undelivered
+    condition: { kind: delivery_failure, watch: [slak] }
+    channels: [slack]
 digest: { schedule: "0 8 * * 1", channels: [email], kpis: [sesions] }
 `),
     ).toEqual([
@@ -165,8 +169,9 @@ digest: { schedule: "0 8 * * 1", channels: [email], kpis: [sesions] }
       "15 alerts[1].condition.goals[0]: unknown goal 'q2_revenu': goals are named under goals (did you mean 'q2_revenue'?)",
       "18 alerts[2].condition.connectors[1]: unknown connector 'shopify': connectors are named under connectors (did you mean 'shop'?)",
       "22 alerts[3].condition.minVolume.kpi: unknown KPI 'impresions' (did you mean 'impressions'?)",
-      "24 digest.channels[0]: unknown channel 'email': channels are named under channels",
-      "24 digest.kpis[0]: unknown KPI 'sesions' (did you mean 'sessions'?)",
+      "25 alerts[4].condition.watch[0]: unknown channel 'slak': channels are named under channels (did you mean 'slack'?)",
+      "27 digest.channels[0]: unknown channel 'email': channels are named under channels",
+      "27 digest.kpis[0]: unknown KPI 'sesions' (did you mean 'sessions'?)",
     ]);
   });
 });

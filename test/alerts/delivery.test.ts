@@ -1,9 +1,12 @@
+import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/errors.ts';
+import { ConfigError } from '../../src/core/errors.ts';
 import type { AlertsEngine } from '../../src/app.ts';
-import { createAlertsEngine, evaluateAlerts, startAlertLoop } from '../../src/metrics/alerts/index.ts';
-import { deliverOutbox, type SlackMessage } from '../../src/notify/index.ts';
-import { upsertFacts, type Warehouse } from '../../src/warehouse/index.ts';
+import { createAlertsEngine, evaluateAlerts, startAlertLoop } from '../../src/alerts/index.ts';
+import { deliverOutbox } from '../../src/alerts/index.ts';
+import { type SlackMessage } from '../../src/notify/index.ts';
+import type { Warehouse } from '../../src/warehouse/index.ts';
+import { upsertFacts } from '../helpers/facts.ts';
 import { useWarehouse } from '../helpers/warehouse.ts';
 import { fakeClock, quietLogger, reply, startHttp, type HttpServer } from '../notify/helpers.ts';
 import { at, clearAlerts, configFrom, days, outbox, RecordingChannel } from './helpers.ts';
@@ -78,7 +81,8 @@ describe('delivering the outbox to Slack', () => {
     expect(body.blocks[0]).toEqual({ type: 'header', text: { type: 'plain_text', text: '[FIRING] Spend too high (critical)' } });
     const att = body.attachments![0]!;
     const sections = att.blocks.filter((b) => b.type === 'section' && b.fields).map((b) => (b.type === 'section' ? b.text?.text : ''));
-    expect(sections).toEqual(['*spend{campaign=a}*', '*spend{campaign=b}*', '*spend{campaign=c}*']);
+    const report = 'Report: `kpi report --grain day --as-of 2026-03-03`';
+    expect(sections).toEqual([`*Spend, campaign a*\n${report}`, `*Spend, campaign b*\n${report}`, `*Spend, campaign c*\n${report}`]);
     const context = JSON.stringify(att.blocks.filter((b) => b.type === 'context'));
     // Labels common to all three; times in the configured zone.
     expect(context).toContain('alertname: *spend_high*');
@@ -131,6 +135,37 @@ alerts:
     expect((await outbox(wh.db))[0]).toMatchObject({ status: 'sent', attempts: 1 });
   });
 
+  it('obeys a Retry-After up to alerting.maxRetryAfter, and marks the row failed when asked to wait longer', async () => {
+    const withBot = configFrom(`
+channels:
+  slack: { type: slack, url: "${url()}-retry-after", minIntervalMs: 0, maxRetries: 0 }
+  bot: { type: slack_bot, token: xoxb-retry-after, channel: C1, baseUrl: "${server.base}/api", minIntervalMs: 0, maxRetries: 0 }
+alerting: { groupWait: 0 }
+alerts:
+  - { name: spend_high, series: { kpi: spend, grain: day }, condition: { kind: threshold, op: above, threshold: 100 }, channels: [slack] }
+  - { name: bot_alert, series: { kpi: spend, grain: day }, condition: { kind: threshold, op: above, threshold: 100 }, channels: [bot] }
+`);
+    status = (n) => (server.requests[n]!.path.startsWith('/api/') ? [429, '{"ok":false,"error":"ratelimited"}', { 'retry-after': '31536000' }] : [429, 'rate_limited', { 'retry-after': '300' }]);
+    await spend(wh, { a: 150 });
+    await evaluateAlerts(wh.db, withBot, { now: T });
+    const t1 = plus(30_000);
+    expect(await deliverOutbox(wh.db, withBot, { now: t1, log: quietLogger })).toMatchObject({
+      sent: 0,
+      retrying: 1,
+      failed: 1,
+      failures: [{ channel: 'bot', rule: 'bot_alert', error: 'gave up: asked to wait 365 d, longer than alerting.maxRetryAfter (10 min): Slack channel C1 ("bot") failed after 1 attempts: chat.postMessage: HTTP 429 ratelimited' }],
+    });
+    const rows = await outbox(wh.db);
+    // Five minutes is within the ten-minute cap: obeyed to the millisecond.
+    expect(rows.find((r) => r.channel === 'slack')).toMatchObject({ status: 'pending', attempts: 1, not_before: plus(300_000, t1), failed_at: null });
+    expect(rows.find((r) => r.channel === 'bot')).toMatchObject({
+      status: 'failed',
+      attempts: 1,
+      failed_at: t1,
+      last_error: 'gave up: asked to wait 365 d, longer than alerting.maxRetryAfter (10 min): Slack channel C1 ("bot") failed after 1 attempts: chat.postMessage: HTTP 429 ratelimited',
+    });
+  });
+
   it('keeps a row that failed for now with its backoff, retries it when due, and gives up after maxAttempts', async () => {
     const config = configFor(url());
     status = () => [500, 'boom'];
@@ -181,11 +216,13 @@ alerts:
     const config = configFor(url());
     await spend(wh, { a: 150 });
     await evaluateAlerts(wh.db, config, { now: T });
-    // A replica claimed it at T+30s and then died before sending.
-    await wh.db.updateTable('alert_outbox').set({ claimed_by: 'dead-replica', claimed_until: plus(30_000 + 300_000) }).execute();
+    // A replica claimed it (claims run on the database's clock) and then died before sending.
+    await wh.db.updateTable('alert_outbox').set({ claimed_by: 'dead-replica', claimed_until: sql<Date>`now() + interval '5 minutes'` }).execute();
     expect(await deliverOutbox(wh.db, config, { now: plus(60_000), owner: 'r2', log: quietLogger })).toMatchObject({ sent: 0 });
     expect(server.requests).toHaveLength(0);
-    expect(await deliverOutbox(wh.db, config, { now: plus(30_000 + 300_001), owner: 'r2', log: quietLogger })).toMatchObject({ sent: 1 });
+    // Five minutes later by the database's clock, whatever the deliverer's says.
+    await wh.db.updateTable('alert_outbox').set({ claimed_until: sql<Date>`now() - interval '1 millisecond'` }).execute();
+    expect(await deliverOutbox(wh.db, config, { now: plus(60_000), owner: 'r2', log: quietLogger })).toMatchObject({ sent: 1 });
     expect(server.requests).toHaveLength(1);
     const [row] = await outbox(wh.db);
     expect(row).toMatchObject({ status: 'sent', claimed_by: null });
@@ -238,7 +275,7 @@ describe('the pipeline adapter and the periodic loop', () => {
         clock += ms;
       },
     });
-    const { outboxIds } = await engine.evaluate(wh.db, config, T);
+    const { outboxIds } = await engine.evaluateAlerts(wh.db, config, T);
     expect(outboxIds).toHaveLength(1);
     await engine.deliver(wh.db, config, outboxIds);
     expect(slept).toEqual([30_000]);

@@ -1,8 +1,8 @@
 import { sql, type Kysely } from 'kysely';
 import { parseConfig, type Config } from '../../src/config/index.ts';
-import { configChecks } from '../../src/checks.ts';
+import { configChecks } from '../../src/config-checks.ts';
 import type { AlertNotification, Channel, Digest } from '../../src/notify/index.ts';
-import type { Database, MetricRow } from '../../src/warehouse/index.ts';
+import type { Database, FactRow } from '../../src/warehouse/index.ts';
 
 /** A config from YAML, checked like `kpi validate` does. */
 export function configFrom(yaml: string, env: NodeJS.ProcessEnv = {}): Config {
@@ -12,8 +12,8 @@ export function configFrom(yaml: string, env: NodeJS.ProcessEnv = {}): Config {
 export const at = (iso: string): Date => new Date(iso);
 
 /** Facts of one paid-search-like source on the given days. */
-export function days(source: Partial<MetricRow> & { channel?: string }, values: Record<string, Record<string, number>>): MetricRow[] {
-  const out: MetricRow[] = [];
+export function days(source: Partial<FactRow> & { channel?: string }, values: Record<string, Record<string, number>>): FactRow[] {
+  const out: FactRow[] = [];
   for (const [date, metrics] of Object.entries(values)) {
     for (const [metric, value] of Object.entries(metrics)) {
       out.push({ date, connector: source.connector ?? 'gads', account: source.account ?? 'acc', campaign: source.campaign ?? 'brand', channel: source.channel ?? 'paid_search', metric, value, currency: source.currency ?? 'USD' });
@@ -23,7 +23,7 @@ export function days(source: Partial<MetricRow> & { channel?: string }, values: 
 }
 
 export async function clearAlerts(db: Kysely<Database>): Promise<void> {
-  await sql`truncate metric_facts, sync_runs, quarantine, alert_instances, alert_transitions, alert_outbox, alert_silences, digest_sends`.execute(db);
+  await sql`truncate metric_facts, sync_runs, quarantine, alert_instances, alert_transitions, alert_outbox, alert_silences, digest_sends, channel_health`.execute(db);
 }
 
 export async function instances(db: Kysely<Database>, rule?: string) {

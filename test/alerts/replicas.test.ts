@@ -1,10 +1,12 @@
 import axios from 'axios';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TransientError } from '../../src/errors.ts';
-import { evaluateAlerts } from '../../src/metrics/alerts/index.ts';
-import { deliverOutbox, type AlertNotification, type Channel } from '../../src/notify/index.ts';
-import { migrateToLatest, openWarehouse, upsertFacts, type Warehouse } from '../../src/warehouse/index.ts';
-import { testDatabaseUrlWithSchema } from '../helpers/warehouse.ts';
+import { TransientError } from '../../src/core/errors.ts';
+import { evaluateAlerts } from '../../src/alerts/index.ts';
+import { deliverOutbox } from '../../src/alerts/index.ts';
+import { type AlertNotification, type Channel } from '../../src/notify/index.ts';
+import { openWarehouse, type Warehouse } from '../../src/warehouse/index.ts';
+import { upsertFacts } from '../helpers/facts.ts';
+import { testPostgres } from '../helpers/warehouse.ts';
 import { reply, startHttp, type HttpServer } from '../notify/helpers.ts';
 import { configFrom, days } from './helpers.ts';
 
@@ -63,7 +65,6 @@ describe('three evaluator + notifier replicas on one Postgres schema', () => {
   let server: HttpServer;
   let n = 0;
   const accepted: Array<{ id: string; replica: string }> = [];
-  const dbs: Array<{ url: string; drop(): Promise<void> }> = [];
   beforeAll(async () => {
     server = await startHttp((res, _n, req) => {
       // Every fifth request fails, so retries and claims change hands between replicas.
@@ -74,21 +75,12 @@ describe('three evaluator + notifier replicas on one Postgres schema', () => {
   });
   afterAll(async () => {
     await server.close();
-    for (const d of dbs) await d.drop();
   });
-
-  async function warehouse(): Promise<{ url: string; admin: Warehouse }> {
-    const d = await testDatabaseUrlWithSchema();
-    dbs.push(d);
-    const admin = await openWarehouse({ url: d.url, poolSize: 2 });
-    await migrateToLatest(admin.db);
-    return { url: d.url, admin };
-  }
 
   /** Runs the script with `replicas` concurrent loops, each with its own pool; returns what the outbox holds. */
   async function run(replicas: number) {
-    const { url, admin } = await warehouse();
-    const pools = await Promise.all(Array.from({ length: replicas }, () => openWarehouse({ url, poolSize: 3 })));
+    const admin = await testPostgres();
+    const pools = await Promise.all(Array.from({ length: replicas }, () => openWarehouse({ url: admin.url, poolSize: 3 })));
     try {
       for (let round = 0; round < ROUNDS; round++) {
         await setFacts(admin, round);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { evaluateAlerts } from '../../src/metrics/alerts/index.ts';
-import { activeMute, addSilence, deliverOutbox, endSilence, listSilences, matchesAll, muteEnd, parseMatcher } from '../../src/notify/index.ts';
-import { upsertFacts } from '../../src/warehouse/index.ts';
+import { evaluateAlerts } from '../../src/alerts/index.ts';
+import { activeMute, addSilence, deliverOutbox, endSilence, listSilences, matchesAll, muteEnd, parseMatcher } from '../../src/alerts/index.ts';
+import { upsertFacts } from '../helpers/facts.ts';
 import { useWarehouse } from '../helpers/warehouse.ts';
 import { at, clearAlerts, configFrom, days, outbox, RecordingChannel } from './helpers.ts';
 
@@ -15,6 +15,29 @@ describe('matchers', () => {
     expect(matchesAll([], { a: 'b' })).toBe(false);
     expect(() => parseMatcher('nope')).toThrow(/expected a matcher like name=value/);
     expect(() => parseMatcher('a=~(')).toThrow(/invalid regular expression/);
+  });
+
+  it('match a catastrophic pattern against a long campaign name in linear time, with the right answer', () => {
+    // (\w+\s?)+ against 50,000 word characters and a "!" takes a backtracking engine longer
+    // than the age of the universe; if it were used, this test would hang.
+    const [m] = ['campaign=~(\\w+\\s?)+'].map(parseMatcher);
+    const long = 'a'.repeat(50_000);
+    expect(matchesAll([m!], { campaign: `${long}!` })).toBe(false);
+    expect(matchesAll([m!], { campaign: `${long} summer sale` })).toBe(true);
+    expect(matchesAll([parseMatcher('campaign!~(\\w+\\s?)+')], { campaign: `${long}!` })).toBe(true);
+    expect(matchesAll([parseMatcher('campaign=~(a|aa)*b')], { campaign: 'a'.repeat(50_000) })).toBe(false);
+  });
+
+  it('refuse patterns the linear-time engine does not take, saying why, when the silence is made', async () => {
+    expect(() => parseMatcher('campaign=~(?=brand).*')).toThrow('invalid regular expression in "campaign=~(?=brand).*": error parsing regexp: invalid or unsupported Perl syntax: `(?=` (RE2 syntax: no lookarounds or backreferences)');
+    expect(() => parseMatcher('campaign=~(a)\\1')).toThrow('invalid regular expression in "campaign=~(a)\\1": error parsing regexp: invalid escape sequence: `\\1` (RE2 syntax: no lookarounds or backreferences)');
+    expect(() => parseMatcher(`campaign=~${'a'.repeat(1001)}`)).toThrow(/^invalid regular expression in "campaign=~a{69}…": is 1001 characters long; at most 1000 are allowed$/);
+    // One stored before (JavaScript syntax) matches nothing, either way round: it silences nothing.
+    expect(matchesAll([{ name: 'campaign', op: '=~', value: '(?=brand).*' }], { campaign: 'brand' })).toBe(false);
+    expect(matchesAll([{ name: 'campaign', op: '!~', value: '(?=brand).*' }], { campaign: 'other' })).toBe(false);
+    // A hostile matcher text does not make the parser itself backtrack.
+    expect(() => parseMatcher(`a=${' '.repeat(100_000)}x${' '.repeat(100_000)}!`)).not.toThrow();
+    expect(() => parseMatcher(`a${' '.repeat(100_000)}`)).toThrow(/^expected a matcher like name=value/);
   });
 });
 
@@ -71,7 +94,7 @@ alerts:
     await fire(now, { a: 500, b: 500 });
     const slack = new RecordingChannel('slack');
     expect(await deliverOutbox(wh.db, config(), { now, channels: { slack } })).toMatchObject({ sent: 1, dropped: 1 });
-    expect(slack.sent.map((n) => n.instances.map((i) => i.series))).toEqual([['spend{campaign=b}']]);
+    expect(slack.sent.map((n) => n.instances.map((i) => i.series))).toEqual([['Spend, campaign b']]);
     const rows = await outbox(wh.db);
     expect(rows.find((r) => r.instance === 'campaign=a')).toMatchObject({ status: 'dropped', last_error: `dropped by silence #${silence.id} (campaign=a: known: launch)` });
 

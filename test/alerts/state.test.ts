@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { advance, evaluateAlerts, initialState, listTransitions, type InstanceState, type Observed, type StateRules } from '../../src/metrics/alerts/index.ts';
-import { upsertFacts } from '../../src/warehouse/index.ts';
+import { advance, evaluateAlerts, initialState, listTransitions, type InstanceState, type Observed, type StateRules } from '../../src/alerts/index.ts';
+import { upsertFacts } from '../helpers/facts.ts';
 import { useWarehouse } from '../helpers/warehouse.ts';
 import { at, clearAlerts, configFrom, days, instances, outbox, stateOf } from './helpers.ts';
 
@@ -42,6 +42,17 @@ describe('the alert state machine', () => {
       states: ['ok', 'firing', 'firing', 'resolved', 'resolved'],
       notes: ['2:firing@1', '4:resolved@1'],
     });
+  });
+
+  it('inhibited: sends nothing and keeps the episode; afterwards the series is judged as before', () => {
+    const quiet: Observed = { kind: 'inhibited', reason: 'shop-sync fires for shop' };
+    // Firing, then quiet while the data clears: no resolved until it is judged again.
+    expect(script([breach, quiet, calm, quiet, calm], rules())).toMatchObject({ states: ['firing', 'inhibited', 'resolved', 'inhibited', 'ok'], notes: ['1:firing@1', '3:resolved@1'] });
+    expect(script([breach, quiet, quiet, breach], rules({ repeatMs: null }))).toMatchObject({ states: ['firing', 'inhibited', 'inhibited', 'firing'], notes: ['1:firing@1'] });
+    // From ok, a breach seen while inhibited is not one; the first after it fires.
+    expect(script([quiet, quiet, breach], rules())).toMatchObject({ states: ['inhibited', 'inhibited', 'firing'], notes: ['3:firing@2'] });
+    // Data missing afterwards (kept as it was): back to where it stood, without a message.
+    expect(script([breach, quiet, missing], rules({ noData: { policy: 'keep_last', graceMs: 0 } }))).toMatchObject({ states: ['firing', 'inhibited', 'firing'], notes: ['1:firing@1'] });
   });
 
   it('waits in pending for `for` breaches, and a clear one in between starts over', () => {

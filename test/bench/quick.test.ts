@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { expect, inject, it } from 'vitest';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const BENCHMARKS = ['ingest', 'memory', 'recompute', 'queue', 'alerts'];
+const BENCHMARKS = ['ingest', 'memory', 'recompute', 'queue', 'requests', 'pglite', 'alerts', 'console'];
 
 /**
  * `npm run bench -- --quick` is the benchmarks' smoke test: small sizes, no targets. It must

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { tuningOf } from '../../src/app.ts';
 import { parseConfig } from '../../src/config/index.ts';
-import { ConfigError } from '../../src/errors.ts';
+import { ConfigError } from '../../src/core/errors.ts';
 
 describe('jobs and retention settings', () => {
   it('default to the documented values', () => {

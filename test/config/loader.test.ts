@@ -2,8 +2,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, parseConfig } from '../../src/config/index.ts';
-import { ConfigError } from '../../src/errors.ts';
-import { knownSecrets, redactSecrets } from '../../src/secrets.ts';
+import { ConfigError } from '../../src/core/errors.ts';
+import { knownSecrets, redactSecrets } from '../../src/core/secrets.ts';
 
 const brokenDir = path.resolve(__dirname, '../fixtures/config/broken');
 const broken = readdirSync(brokenDir).filter((f) => f.endsWith('.yaml')).sort();
@@ -49,7 +49,7 @@ connectors:
   it('resolves secrets from the environment, applies defaults, and registers the secret for redaction', () => {
     const config = parseConfig(good, 'inline.yaml', { env: { KPI_TEST_MC_KEY: 'abcd1234secret-us6' } });
     expect(config.connectors[0]).toMatchObject({ name: 'mail', type: 'mailchimp', apiKey: 'abcd1234secret-us6', enabled: true, timezone: 'UTC', freshnessHours: 26 });
-    expect(config.reporting).toEqual({ currency: 'EUR', timezone: 'Europe/Berlin', weekStart: 'monday', fxRates: {} });
+    expect(config.reporting).toEqual({ currency: 'EUR', timezone: 'Europe/Berlin', weekStart: 'monday', fxRates: {}, significantChange: { percent: 2, points: 1 } });
     expect(knownSecrets()).toContain('abcd1234secret-us6');
     expect(redactSecrets('key=abcd1234secret-us6')).toBe('key=[redacted]');
   });

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { parseConfig } from '../../src/config/index.ts';
 import { connectorFor, runSync, type ConnectorConfig } from '../../src/connectors/index.ts';
-import { createLogger } from '../../src/log.ts';
+import { createLogger } from '../../src/core/log.ts';
 import { listQuarantine, type Warehouse } from '../../src/warehouse/index.ts';
 import { testWarehouse, warehouseKinds } from '../helpers/warehouse.ts';
 
@@ -75,10 +75,46 @@ describe.each(warehouseKinds)('csv connector on %s', (kind) => {
     expect(again.run).toMatchObject({ status: 'succeeded', rows_read: 0, rows_written: 0 });
     expect(again.run.flags['stream:crm']).toMatchObject({ skipped: 'unchanged' });
 
+    // The new file drops 2 January entirely: held (nothing applied) until the same file is read again.
     write('leads-01.csv', 'Day;Source;Leads;Pipeline\n01.01.2026;email;30;10\n');
+    const held = await sync();
+    expect(held.run).toMatchObject({ status: 'held', error_kind: 'held', rows_written: 0, rows_deleted: 0 });
+    expect(held.run.error).toContain('2026-01-02 had 2 stored rows and the source returned none');
+    expect(await facts()).toEqual(['2026-01-01 crm email leads=3 EUR', '2026-01-01 crm email revenue=10 EUR', '2026-01-02 crm email leads=4 EUR', '2026-01-02 crm email revenue=20 EUR']);
     const changed = await sync();
-    expect(changed.run).toMatchObject({ rows_written: 1, rows_deleted: 2 });
+    expect(changed.run).toMatchObject({ status: 'succeeded', rows_written: 1, rows_deleted: 2 });
     expect(await facts()).toEqual(['2026-01-01 crm email leads=30 EUR', '2026-01-01 crm email revenue=10 EUR']);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('reads unchanged files again when the settings that read them change, and skips them again after', async () => {
+    write('leads-01.csv', 'Day;Source;Leads;Pipeline\n01.01.2026;email;3;10\n');
+    await sync();
+    const base = csvConfig();
+    if (base.type !== 'csv') throw new Error('csvConfig() is a csv connector');
+    const swapped = { ...base, metrics: { leads: 'Pipeline', revenue: 'Leads' } };
+    const res = await sync(swapped);
+    expect(res.run).toMatchObject({ status: 'succeeded', rows_read: 1, rows_written: 2 });
+    expect(await facts()).toEqual(['2026-01-01 crm email leads=10 EUR', '2026-01-01 crm email revenue=3 EUR']);
+    expect((await sync(swapped)).run.flags['stream:crm']).toMatchObject({ skipped: 'unchanged' });
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a backfill over part of the files leaves them to the next sync, which loads them whole instead of skipping them', async () => {
+    write('leads-01.csv', 'Day;Source;Leads;Pipeline\n01.01.2026;email;3;10\n02.01.2026;email;4;20\n03.01.2026;email;5;30\n');
+    const backfill = await runSync({ db: wh.db, connector: await connectorFor('csv'), config: csvConfig(), log, configDir: dir, window: { from: '2026-01-02', to: '2026-01-02' } });
+    expect(backfill.run).toMatchObject({ status: 'succeeded', rows_written: 2, rows_rejected: 2 });
+    const next = await sync();
+    expect(next.run).toMatchObject({ status: 'succeeded', rows_read: 3, rows_written: 4 });
+    expect(await facts()).toEqual([
+      '2026-01-01 crm email leads=3 EUR',
+      '2026-01-01 crm email revenue=10 EUR',
+      '2026-01-02 crm email leads=4 EUR',
+      '2026-01-02 crm email revenue=20 EUR',
+      '2026-01-03 crm email leads=5 EUR',
+      '2026-01-03 crm email revenue=30 EUR',
+    ]);
+    expect((await sync()).run.flags['stream:crm']).toMatchObject({ skipped: 'unchanged' });
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -87,8 +123,11 @@ describe.each(warehouseKinds)('csv connector on %s', (kind) => {
     write('leads-02.csv', 'Day;Source;Leads;Pipeline\n01.02.2026;email;4;20\n');
     await sync();
     unlinkSync(path.join(dir, 'exports', 'leads-02.csv'));
+    // A file gone may be a mistake: its days are held once, and go when it is still gone at the next sync.
+    expect((await sync()).run).toMatchObject({ status: 'held', rows_deleted: 0 });
+    expect(await facts()).toHaveLength(4);
     const res = await sync();
-    expect(res.run.rows_deleted).toBe(2);
+    expect(res.run).toMatchObject({ status: 'succeeded', rows_deleted: 2 });
     expect(await facts()).toEqual(['2026-01-01 crm email leads=3 EUR', '2026-01-01 crm email revenue=10 EUR']);
     rmSync(dir, { recursive: true, force: true });
   });

@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import { DateTime } from 'luxon';
 import { parseConfig } from '../../src/config/index.ts';
 import { connectorFor, runSync, type ConnectorConfig } from '../../src/connectors/index.ts';
-import { createLogger } from '../../src/log.ts';
+import { createLogger } from '../../src/core/log.ts';
 import { createDataset, restate, startMailchimpFake, startSendgridFake, MAILCHIMP_API_KEY, SENDGRID_API_KEY, type Dataset, type FakeServer } from '../../src/sandbox/index.ts';
 import { listQuarantine, type Warehouse } from '../../src/warehouse/index.ts';
 import { testWarehouse } from '../helpers/warehouse.ts';

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, expect } from 'vitest';
-import { createLogger, type Logger } from '../../src/log.ts';
+import { createLogger, type Logger } from '../../src/core/log.ts';
 import { CredentialStore, GOOGLE_STATIC_TOKEN, SANDBOX_OAUTH_CLIENT, startGoogleTokenFake, type Dataset, type FakeServer, type GoogleTokenFake } from '../../src/sandbox/index.ts';
 import type { Database } from '../../src/warehouse/index.ts';
 

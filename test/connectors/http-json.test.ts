@@ -6,7 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { parseConfig } from '../../src/config/index.ts';
 import { connectorFor, runSync } from '../../src/connectors/index.ts';
-import { createLogger } from '../../src/log.ts';
+import { createLogger } from '../../src/core/log.ts';
 import { listQuarantine, type Warehouse } from '../../src/warehouse/index.ts';
 import { testWarehouse } from '../helpers/warehouse.ts';
 
@@ -201,6 +201,21 @@ describe('http_json connector', () => {
     expect(res.run).toMatchObject({ status: 'failed', error_kind: 'config' });
     expect(res.run.error).toMatch(/credentials were rejected/);
     expect(res.run.error).not.toContain('wrong-token-999999');
+  });
+
+  it.each([
+    ['a cursor parameter', '/cursor/orders', '{ type: cursor, param: page_token, cursorPath: next_cursor }', 'results'],
+    ['an offset parameter', '/offset/orders', '{ type: offset, param: start, sizeParam: limit, size: 7 }', ''],
+  ])('%s the API ignores (misspelt) is a runaway: a config error at the second page, which repeats the first; nothing written', async (_name, path, pagination, recordsPath) => {
+    const config = parseConfig(connectorYaml(path, pagination, recordsPath), 'kpi.yaml', { env: env() }).connectors[0]!;
+    const res = await runSync({ db: wh.db, connector: await connectorFor('http_json'), config, log, now });
+    expect(res.run).toMatchObject({
+      status: 'failed',
+      error_kind: 'config',
+      error: 'connector "shop": pagination of 2026-02-28..2026-03-04 sent the same page twice in a row after 2 pages; check the pagination settings',
+    });
+    expect(seen).toHaveLength(2);
+    expect(await facts()).toEqual([]);
   });
 
   it('a recordsPath that leads nowhere is a config error naming it', async () => {

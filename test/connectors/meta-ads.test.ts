@@ -2,11 +2,12 @@ import { createHmac } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/index.ts';
 import type { AnyConnector, ConnectorConfig } from '../../src/connectors/index.ts';
-import { createMetaAdsConnector, type MetaAdsOptions } from '../../src/connectors/meta-ads/index.ts';
+import { createMetaAdsConnector, type MetaAdsOptions } from '../../src/connectors/meta-ads/connector.ts';
 import { createDataset, META_ACCESS_TOKEN, startMetaFake, type FakeServer, type MetaRow, type MetaSettings } from '../../src/sandbox/index.ts';
 import { warehouseKinds } from '../helpers/warehouse.ts';
 import { fakeSleep, Facts } from './google-helpers.ts';
 import { expectFailed, expectFullSync, expectRerunWritesNothing, itFailsOnARevokedToken, itQuarantinesATypeChange, itReplacesARestatedDay, itRetries, SERVER_FAULTS, sourceHarness, type Source } from './source-cases.ts';
+import { inUnitTier } from '../helpers/tier.ts';
 
 const ds = createDataset({ seed: 7, endDate: '2024-03-31', days: 40 });
 const ACCOUNT = ds.meta.accountId;
@@ -92,7 +93,7 @@ describe.each(warehouseKinds)('meta ads connector on %s', (kind) => {
   });
 });
 
-describe('meta ads connector behaviour and failures', () => {
+describe.skipIf(inUnitTier)('meta ads connector behaviour and failures', () => {
   const h = sourceHarness(metaAds);
   const sync = h.sync;
   afterEach(() => {
@@ -123,6 +124,13 @@ describe('meta ads connector behaviour and failures', () => {
     row: () => [...ds.meta.day(FROM)].sort((a, b) => (a.campaignId < b.campaignId ? -1 : 1))[0]!,
     record: (first) => ({ campaign_name: first.campaignName, date_start: FROM, spend: { value: first.spend } }),
     expected: (skip) => expected(FROM, TO, skip),
+  });
+
+  it('insights that outrun the page limit fail once as a config error saying to check the pagination settings', async () => {
+    meta.settings.maxPageSize = 7;
+    const res = await sync({ maxPages: 2 });
+    expect(res.run).toMatchObject({ status: 'failed', error_kind: 'config', error: `connector "meta": Meta paging of /${ACCOUNT}/insights did not end after 2 pages; check the pagination settings` });
+    expect(insightCalls()).toHaveLength(2);
   });
 
   it('fails as a config error on an expired token (Meta tokens cannot be refreshed by the client)', async () => {

@@ -2,11 +2,12 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { z } from 'zod';
-import { ConfigError, DataError, TransientError } from '../../src/errors.ts';
-import { createLogger } from '../../src/log.ts';
+import { ConfigError, DataError, TransientError } from '../../src/core/errors.ts';
+import { createLogger } from '../../src/core/log.ts';
 import { runSync } from '../../src/connectors/shared/run-sync.ts';
-import type { AnyConnector, DateWindow } from '../../src/connectors/shared/connector.ts';
-import { addDays, daysOf } from '../../src/connectors/shared/dates.ts';
+import type { AnyConnector } from '../../src/connectors/shared/connector.ts';
+import type { DateRange } from '../../src/core/dates.ts';
+import { addDays, daysOf } from '../../src/core/dates.ts';
 import { getCheckpoint, listQuarantine, type Warehouse } from '../../src/warehouse/index.ts';
 import { testWarehouse, warehouseKinds } from '../helpers/warehouse.ts';
 
@@ -23,7 +24,7 @@ function scriptedConnector(source: Source, behaviour: { failAfterDays?: number; 
     open: () => ({
       describe: async () => ({ currency: 'EUR', timeZone: 'Europe/Berlin' }),
       recordSchema: record,
-      async *read(_stream: string, window: DateWindow) {
+      async *read(_stream: string, window: DateRange) {
         let served = 0;
         if (behaviour.extra) yield behaviour.extra;
         for (const day of daysOf(window)) {
@@ -127,15 +128,22 @@ describe.each(warehouseKinds)('sync framework on %s', (kind) => {
   it('quarantines bad records with their reason, counts them, and keeps going', async () => {
     const source = makeSource('2026-03-08', 3);
     source.get('2026-03-09')!.set('poison', 1);
-    const extra = [{ day: '2026-03-08', campaign: 'x', clicks: 'twelve' }, { day: '2026-02-01', campaign: 'early', clicks: 1 }];
+    const extra = [
+      { day: '2026-03-08', campaign: 'x', clicks: 'twelve' },
+      { day: '2026-03-06', campaign: 'early', clicks: 1 },
+      { day: '2026-02-01', campaign: 'before startDate minus lookback', clicks: 1 },
+      { day: '9999-12-31', campaign: 'sentinel', clicks: 1 },
+    ];
     const res = await runSync({ db: wh.db, connector: scriptedConnector(source, { extra }), config: { ...config, startDate: '2026-03-08' }, log, now: NOW });
     expect(res.ok).toBe(true);
-    expect(res.run).toMatchObject({ rows_read: 12, rows_written: 9, rows_rejected: 3 });
+    expect(res.run).toMatchObject({ rows_read: 14, rows_written: 9, rows_rejected: 5 });
     const q = await listQuarantine(wh.db, { syncRunId: res.run.id });
     expect(q.map((r) => r.reason).sort()).toEqual([
       'campaign "poison" is not allowed',
       'clicks: Invalid input: expected number, received string',
-      'date 2026-02-01 is outside the requested window 2026-03-08..2026-03-10',
+      'date 2026-02-01 is outside the dates this connector accepts (2026-03-05..2026-03-11: from its startDate minus lookback, or 2000-01-01, to tomorrow)',
+      'date 2026-03-06 is outside the requested window 2026-03-08..2026-03-10',
+      'date 9999-12-31 is outside the dates this connector accepts (2026-03-05..2026-03-11: from its startDate minus lookback, or 2000-01-01, to tomorrow)',
     ]);
     expect(q.find((r) => r.reason.startsWith('clicks'))?.record).toEqual({ day: '2026-03-08', campaign: 'x', clicks: 'twelve' });
   });

@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/index.ts';
 import type { AnyConnector, ConnectorConfig } from '../../src/connectors/index.ts';
-import { createSearchConsoleConnector, type SearchConsoleOptions } from '../../src/connectors/search-console/index.ts';
+import { createSearchConsoleConnector, type SearchConsoleOptions } from '../../src/connectors/search-console/connector.ts';
 import { createDataset, startSearchConsoleFake, type SearchConsoleRow } from '../../src/sandbox/index.ts';
 import { getCheckpoint } from '../../src/warehouse/index.ts';
 import { warehouseKinds } from '../helpers/warehouse.ts';
 import { Facts, googleAuthYaml, googleEnv, googleSecrets, useGoogle } from './google-helpers.ts';
 import { expectFailed, expectFullSync, expectRerunWritesNothing, itFailsOnARevokedToken, itQuarantinesATypeChange, itRefreshesAnExpiredToken, itReplacesARestatedDay, itRetries, SERVER_FAULTS, sourceHarness, type Source } from './source-cases.ts';
+import { inUnitTier } from '../helpers/tier.ts';
 
 const ds = createDataset({ seed: 7, endDate: '2024-03-31', days: 40 });
 const SITE = ds.searchConsole.siteUrl;
@@ -70,7 +71,7 @@ describe.each(warehouseKinds)('search console connector on %s', (kind) => {
   });
 });
 
-describe('search console connector behaviour and failures', () => {
+describe.skipIf(inUnitTier)('search console connector behaviour and failures', () => {
   const h = sourceHarness(gsc);
   const { sync, wh } = h;
 
@@ -108,6 +109,12 @@ describe('search console connector behaviour and failures', () => {
   itFailsOnARevokedToken(h, 'fails as a config error when the token is revoked, without secrets in the message or the logs', {
     error: /Search Console API rejected the credentials even after refreshing/,
     secrets: () => googleSecrets(google.token),
+  });
+
+  it('a day that outruns the page limit fails once as a config error saying to check the pagination settings', async () => {
+    const res = await sync({ maxPages: 2 });
+    expect(res.run).toMatchObject({ status: 'failed', error_kind: 'config', error: `connector "gsc": Search Console rows of ${SITE} on ${FROM} did not end after 2 pages; check the pagination settings` });
+    expect(queries()).toHaveLength(2);
   });
 
   it("passes on the API's message for a site the credentials cannot read", async () => {

@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { createLogger, type Logger } from '../../src/log.ts';
+import { createLogger, type Logger } from '../../src/core/log.ts';
 
 /** A debug-level logger whose lines are kept, to check what was (and was not) logged. */
 export function captureLogs(): { lines: string[]; logger: Logger } {

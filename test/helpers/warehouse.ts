@@ -1,37 +1,61 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { Kysely } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, inject } from 'vitest';
 import { migrateToLatest, openWarehouse, type Database, type Warehouse, type WarehouseKind } from '../../src/warehouse/index.ts';
+import { inUnitTier } from './tier.ts';
 
-export const warehouseKinds: WarehouseKind[] = ['postgres', 'pglite'];
+/** Both kinds in `npm test`; PGlite alone in `npm run test:unit`, which has no Postgres. */
+export const warehouseKinds: WarehouseKind[] = inUnitTier ? ['pglite'] : ['postgres', 'pglite'];
 
 /**
  * A migrated, empty warehouse of either kind. Postgres gets a schema of its own inside the
  * run's database, so test files running in parallel never see each other's rows.
  */
 export async function testWarehouse(kind: WarehouseKind): Promise<Warehouse> {
-  if (kind === 'pglite') {
-    const wh = await openWarehouse({ dataDir: 'memory://' });
-    await migrateToLatest(wh.db);
-    return wh;
+  if (kind === 'postgres') return testPostgres({ poolSize: 4 });
+  return openWarehouse({ dataDir: 'memory://', loadDataDir: migratedPglite() });
+}
+
+/**
+ * An embedded database migrated once for the run (test/pglite-template.ts), for openWarehouse's
+ * loadDataDir: in memory or in a data folder of a test's own, it starts without initdb.
+ */
+export function migratedPglite(): Blob {
+  return new Blob([readFileSync(inject('pgliteTemplate'))]);
+}
+
+/** A Postgres warehouse that code under test can also reach by URL. */
+export interface TestPostgres extends Warehouse {
+  /** The same schema, for what opens the warehouse itself: the CLI, a worker process. */
+  url: string;
+  schema: string;
+}
+
+/**
+ * A warehouse in a Postgres schema of its own, migrated unless `migrate` is false, with the
+ * URL that reaches it; close() drops the schema.
+ */
+export async function testPostgres(options: { poolSize?: number; migrate?: boolean } = {}): Promise<TestPostgres> {
+  const db = await testDatabaseUrlWithSchema();
+  let wh: Warehouse | undefined;
+  try {
+    wh = await openWarehouse({ url: db.url, poolSize: options.poolSize ?? 2 });
+    if (options.migrate !== false) await migrateToLatest(wh.db);
+  } catch (err) {
+    await wh?.close();
+    await db.drop();
+    throw err;
   }
-  const url = inject('databaseUrl');
-  const schema = `t_${randomBytes(5).toString('hex')}`;
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  await client.query(`create schema ${schema}`);
-  await client.end();
-  const wh = await openWarehouse({ url, schema, poolSize: 4 });
-  await migrateToLatest(wh.db);
+  const opened = wh;
   return {
-    ...wh,
+    ...opened,
+    url: db.url,
+    schema: db.schema,
     async close() {
-      await wh.close();
-      const c = new pg.Client({ connectionString: url });
-      await c.connect();
-      await c.query(`drop schema ${schema} cascade`);
-      await c.end();
+      await opened.close();
+      await db.drop();
     },
   };
 }

@@ -6,9 +6,9 @@ import { sql } from 'kysely';
 import { Redis } from 'ioredis';
 import { main } from '../../src/cli.ts';
 import { redisGate } from '../../src/jobs/index.ts';
-import { openWarehouse, type Warehouse } from '../../src/warehouse/index.ts';
 import { runCli, tempProject } from '../helpers/cli.ts';
-import { testDatabaseUrlWithSchema } from '../helpers/warehouse.ts';
+import { connects, outsideAddress } from '../helpers/net.ts';
+import { testPostgres, type TestPostgres } from '../helpers/warehouse.ts';
 import { waitFor } from './helpers.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -37,27 +37,24 @@ redis:
 `;
 
 describe('CLI: run, sync, runs, start', () => {
-  let db: Awaited<ReturnType<typeof testDatabaseUrlWithSchema>>;
-  let wh: Warehouse;
+  let wh: TestPostgres;
   const project = tempProject({ 'kpi.yaml': config(false), 'with-broken.yaml': config(true) });
   const { dir } = project;
-  const env = () => ({ DATABASE_URL: db.url, REDIS_PREFIX: `${inject('redisPrefix')}-cli` });
+  const env = () => ({ DATABASE_URL: wh.url, REDIS_PREFIX: `${inject('redisPrefix')}-cli` });
   const kpi = (args: string[], broken = false) => runCli([...args, '--config', broken ? 'with-broken.yaml' : 'kpi.yaml'], { cwd: dir, env: env() });
 
   beforeAll(async () => {
-    db = await testDatabaseUrlWithSchema();
-    wh = await openWarehouse({ url: db.url, poolSize: 2 });
+    wh = await testPostgres({ migrate: false });
     const { mkdirSync, writeFileSync } = await import('node:fs');
     mkdirSync(path.join(dir, 'exports'));
     writeFileSync(path.join(dir, 'exports/leads.csv'), 'Day,Leads\n2026-01-01,3\n2026-01-02,5\n2026-01-03,4\n');
   });
   afterAll(async () => {
     await wh.close();
-    await db.drop();
     project.cleanup();
   });
   beforeEach(async () => {
-    const { rows } = await sql<{ n: number }>`select count(*)::int as n from information_schema.tables where table_schema = ${db.schema} and table_name = 'sync_runs'`.execute(wh.db);
+    const { rows } = await sql<{ n: number }>`select count(*)::int as n from information_schema.tables where table_schema = ${wh.schema} and table_name = 'sync_runs'`.execute(wh.db);
     if (rows[0]!.n > 0) await sql`truncate metric_facts, checkpoints, sync_runs, quarantine, source_files`.execute(wh.db);
   });
 
@@ -77,7 +74,7 @@ describe('CLI: run, sync, runs, start', () => {
     expect(res.code).toBe(0);
     const lines = res.stdout.split('\n');
     expect(lines[1]).toMatch(/│ connector\s+│ status\s+│ read\s+│ written\s+│ rejected\s+│ duration\s+│ error\s+│/);
-    expect(res.stdout).toMatch(/│ leads\s+│ succeeded\s+│ 3\s+│ 3\s+│ 0\s+│ \d+ ms\s+│\s+│/);
+    expect(res.stdout).toMatch(/│ leads\s+│ succeeded\s+│ 3\s+│ 3\s+│ 0\s+│ [\d.]+ m?s\s+│\s+│/);
     expect(res.stdout).not.toContain('broken');
     expect(res.stdout).toContain('recomputed 2026-01-01..2026-01-03; goals evaluated; 0 notifications');
     expect(res.stdout).toContain('1 of 1 connectors synced');
@@ -109,7 +106,7 @@ describe('CLI: run, sync, runs, start', () => {
     expect(res.code).toBe(0);
     const lines = res.stdout.trim().split('\n');
     expect(lines.slice(0, 3)).toEqual(['leads crm 2026-01-01 (1/3 days)', 'leads crm 2026-01-02 (2/3 days)', 'leads crm 2026-01-03 (3/3 days)']);
-    expect(lines[3]).toMatch(/^leads: succeeded \(run \d+\), 3 rows read, 3 written, 0 rejected in \d+ ms$/);
+    expect(lines[3]).toMatch(/^leads: succeeded \(run \d+\), 3 rows read, 3 written, 0 deleted, 0 rejected in \d+ ms$/);
     expect(lines[4]).toBe('recomputed 2026-01-01..2026-01-03; goals evaluated; 0 notifications');
     const run = await wh.db.selectFrom('sync_runs').selectAll().executeTakeFirstOrThrow();
     expect(run).toMatchObject({ trigger: 'backfill', window_from: '2026-01-01', window_to: '2026-01-03', status: 'succeeded' });
@@ -132,7 +129,7 @@ describe('CLI: run, sync, runs, start', () => {
   it('kpi sync exits 1 when the sync fails', async () => {
     const res = await kpi(['sync', 'broken']);
     expect(res.code).toBe(1);
-    expect(res.stdout).toMatch(/^broken: failed \(run \d+\), 0 rows read, 0 written, 0 rejected in .+\n {2}error: connector "broken": file missing\/leads\.csv/);
+    expect(res.stdout).toMatch(/^broken: failed \(run \d+\), 0 rows read, 0 written, 0 deleted, 0 rejected in .+\n {2}error: connector "broken": file missing\/leads\.csv/);
   });
 
   it('kpi runs lists recent runs, newest first, filtered and limited', async () => {
@@ -142,10 +139,10 @@ describe('CLI: run, sync, runs, start', () => {
     expect(all.code).toBe(0);
     const rows = all.stdout.split('\n').filter((l) => /^│ \d/.test(l));
     expect(rows).toHaveLength(3);
-    expect(all.stdout.split('\n')[1]).toMatch(/│ id\s+│ connector\s+│ status\s+│ window\s+│ read\s+│ written\s+│ rejected\s+│ duration\s+│ error\s+│/);
+    expect(all.stdout.split('\n')[1]).toMatch(/│ id\s+│ connector\s+│ status\s+│ window\s+│ read\s+│ written\s+│ deleted\s+│ rejected\s+│ requests\s+│ quota\s+│ duration\s+│ error\s+│/);
     // The CSV source reads its whole file; the day outside the window is quarantined.
-    expect(rows[0]).toMatch(/│ leads\s+│ succeeded\s+│ 2026-01-02\.\.2026-01-03\s+│ 3\s+│ 0\s+│ 1\s+│/);
-    expect(rows.some((r) => /│ broken\s+│ failed\s+│\s+│ 0\s+│ 0\s+│ 0\s+│ .+│ connector "broken"/.test(r))).toBe(true);
+    expect(rows[0]).toMatch(/│ leads\s+│ succeeded\s+│ 2026-01-02\.\.2026-01-03\s+│ 3\s+│ 0\s+│ 0\s+│ 1\s+│/);
+    expect(rows.some((r) => /│ broken\s+│ failed\s+│\s+│ 0\s+│ 0\s+│ 0\s+│ 0\s+│ .+│ connector "broken"/.test(r))).toBe(true);
     // A scheduled run has no window of its own; the table shows what its streams read.
     expect(rows.some((r) => /│ leads\s+│ succeeded\s+│ 2026-01-01\.\.2026-01-03\s+│ 3\s+│ 3\s+│/.test(r))).toBe(true);
 
@@ -173,6 +170,8 @@ describe('CLI: run, sync, runs, start', () => {
     }
   });
 
+  const outside = outsideAddress();
+
   async function startBinary(extraEnv: Record<string, string>, args: string[] = []) {
     const child = spawn(process.execPath, ['bin/kpi.js', 'start', '--config', path.join(dir, 'kpi.yaml'), '--shutdown-timeout', '5', ...args], {
       cwd: root,
@@ -188,9 +187,10 @@ describe('CLI: run, sync, runs, start', () => {
     return { child, port, exited, out: () => stdout, err: () => stderr };
   }
 
-  it('kpi start runs in embedded mode without Redis, serves the probes, and stops cleanly on SIGTERM', async () => {
+  it('kpi start runs in embedded mode without Redis, serves the probes on loopback only, and stops cleanly on SIGTERM', async () => {
     const app = await startBinary({});
-    expect(app.out()).toContain('kpi started in embedded mode (no Redis configured)');
+    expect(app.out()).toContain(`kpi started in embedded mode (no Redis configured); http on port ${app.port} (127.0.0.1)\n`);
+    if (outside) expect(await connects(outside, app.port)).toBe(false);
     expect((await fetch(`http://127.0.0.1:${app.port}/healthz`)).status).toBe(200);
     expect((await fetch(`http://127.0.0.1:${app.port}/readyz`)).status).toBe(200);
     app.child.kill('SIGTERM');
@@ -198,9 +198,10 @@ describe('CLI: run, sync, runs, start', () => {
     expect(app.out()).toMatch(/SIGTERM received; stopping \(up to 5 s for running jobs\)\nstopped\n$/);
   }, 90_000);
 
-  it('kpi start --role scheduler runs in queue mode with Redis', async () => {
-    const app = await startBinary({ REDIS_URL: inject('redisUrl') }, ['--role', 'scheduler']);
-    expect(app.out()).toContain('kpi started in queue mode, role scheduler');
+  it('kpi start --role scheduler --host 0.0.0.0 runs in queue mode with Redis, reachable from outside (as the Dockerfile runs it)', async () => {
+    const app = await startBinary({ REDIS_URL: inject('redisUrl') }, ['--role', 'scheduler', '--host', '0.0.0.0']);
+    expect(app.out()).toContain(`kpi started in queue mode, role scheduler; http on port ${app.port} (0.0.0.0)\n`);
+    if (outside) expect(await connects(outside, app.port)).toBe(true);
     const ready = (await (await fetch(`http://127.0.0.1:${app.port}/readyz`)).json()) as { checks: Record<string, unknown> };
     expect(Object.keys(ready.checks).sort()).toEqual(['database', 'migrations', 'redis']);
     app.child.kill('SIGTERM');

@@ -5,7 +5,7 @@ import { parseConfig } from '../../src/config/index.ts';
 import { runCycle, memoryGate, startEmbedded, type Embedded } from '../../src/jobs/index.ts';
 import type { Warehouse } from '../../src/warehouse/index.ts';
 import { testWarehouse } from '../helpers/warehouse.ts';
-import { ConfigError } from '../../src/errors.ts';
+import { ConfigError } from '../../src/core/errors.ts';
 import { expectedFacts, scriptedConnector, type Script } from './fixtures/scripted.ts';
 import { configYaml, defaultStart, factsOf, memoryLog, today, waitFor, type TestConnector } from './helpers.ts';
 
@@ -28,7 +28,7 @@ function setup(connectors: TestConnector[], script: Script = {}) {
   const events: string[] = [];
   const metrics: MetricsEngine = {
     recompute: async (_db, _c, range) => void events.push(`recompute ${range.from}..${range.to}`),
-    evaluateGoals: async () => void events.push('goals'),
+    recordGoals: async () => void events.push('goals'),
   };
   const handlers = createPipelineHandlers({ config, db: wh.db, log, connectors: { csv: scriptedConnector(script) }, metrics });
   return { config, handlers, events };
@@ -40,7 +40,7 @@ describe('embedded mode', () => {
     await embedded?.stop(1_000);
   });
 
-  it('fires node-cron schedules in-process, one sync per connector at a time, and runs the chain after each', async () => {
+  it('fires schedules in-process, one sync per connector at a time, and runs the chain after each', async () => {
     let active = 0;
     let maxActive = 0;
     const { config, handlers, events } = setup([{ name: 'slow', schedule: '* * * * * *' }], {
@@ -110,7 +110,7 @@ describe('runCycle (kpi run --once)', () => {
       ['bad', 'failed'],
     ]);
     expect(report.ok).toBe(false);
-    expect(report.downstream).toEqual({ recomputed: [{ from: start, to: today() }], outboxIds: [] });
+    expect(report.downstream).toEqual({ recomputed: [{ from: start, to: today() }], outboxIds: [], notifyFailures: [] });
     expect(events).toEqual([`recompute ${start}..${today()}`, 'goals']);
   });
 
@@ -164,7 +164,7 @@ describe('embedded mode with the config\'s job settings', () => {
           }
           events.push('recompute');
         },
-        evaluateGoals: async () => void events.push('goals'),
+        recordGoals: async () => void events.push('goals'),
       };
       const handlers = createPipelineHandlers({ config, db: wh.db, log, connectors: { csv: scriptedConnector({}) }, metrics });
       const embedded = startEmbedded({ connectors: config.connectors, handlers, log, retry: { attempts, baseMs: 5 } });

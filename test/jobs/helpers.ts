@@ -3,13 +3,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { Kysely } from 'kysely';
-import { addDays, todayIn } from '../../src/connectors/index.ts';
-import { createLogger, type Logger } from '../../src/log.ts';
+import { addDays, todayIn } from '../../src/core/dates.ts';
+import type { TimerClock as Clock } from '../../src/core/resilience/index.ts';
+import { createLogger, type Logger } from '../../src/core/log.ts';
 import type { Database } from '../../src/warehouse/index.ts';
 
 export interface TestConnector {
   name: string;
   schedule?: string;
+  /** Zone of the schedule; UTC by default. */
+  timezone?: string;
   enabled?: boolean;
   /** Defaults to three days before today, so a first sync reads four days. */
   startDate?: string;
@@ -28,7 +31,7 @@ export function configYaml(options: { connectors: TestConnector[]; redisPrefix?:
     path: unused.csv
     date: { column: Day }
     metrics: { clicks: Clicks }
-    schedule: "${c.schedule ?? '0 0 1 1 *'}"
+    schedule: "${c.schedule ?? '0 0 1 1 *'}"${c.timezone ? `\n    timezone: ${c.timezone}` : ''}
     enabled: ${c.enabled ?? true}
     startDate: ${c.startDate ?? defaultStart()}${c.lookbackDays !== undefined ? `\n    lookbackDays: ${c.lookbackDays}` : ''}`,
     )
@@ -77,4 +80,52 @@ export async function waitFor<T>(probe: () => Promise<T | null | undefined | fal
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${options.what ?? 'condition'}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+export interface ManualClock extends Clock {
+  /** Moves the wall clock and the timers on by `ms`, running each timer due on the way at its time. */
+  advance(ms: number): void;
+  /** Moves only the wall clock, as a suspended machine or a stepped clock does: timers run on a monotonic clock. */
+  jumpWall(ms: number): void;
+  /** The delays timers were asked for, in order. */
+  delays: number[];
+}
+
+/** A clock that moves only when told, for schedules over days of wall-clock time. */
+export function manualClock(startIso: string): ManualClock {
+  let wall = Date.parse(startIso);
+  let monotonic = 0;
+  let lastId = 0;
+  const timers = new Map<number, { due: number; fire: () => void }>();
+  const delays: number[] = [];
+  return {
+    delays,
+    now: () => wall,
+    setTimeout(fire, ms) {
+      delays.push(ms);
+      timers.set(++lastId, { due: monotonic + ms, fire });
+      return lastId;
+    },
+    clearTimeout(id) {
+      timers.delete(id as number);
+    },
+    advance(ms) {
+      const end = monotonic + ms;
+      for (;;) {
+        // The earliest due timer; among equals, the first set (Map keeps insertion order).
+        let next: [number, { due: number; fire: () => void }] | undefined;
+        for (const entry of timers) if (entry[1].due <= end && (!next || entry[1].due < next[1].due)) next = entry;
+        if (!next) break;
+        timers.delete(next[0]);
+        wall += next[1].due - monotonic;
+        monotonic = next[1].due;
+        next[1].fire();
+      }
+      wall += end - monotonic;
+      monotonic = end;
+    },
+    jumpWall(ms) {
+      wall += ms;
+    },
+  };
 }

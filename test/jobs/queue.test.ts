@@ -2,10 +2,11 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, i
 import { sql } from 'kysely';
 import { createPipelineHandlers, type AlertsEngine, type MetricsEngine } from '../../src/app.ts';
 import { parseConfig } from '../../src/config/index.ts';
-import { defaultTuning, enqueueBackfill, reconcileSchedulers, startQueueMode, type DateRange, type QueueMode, type QueueTuning } from '../../src/jobs/index.ts';
+import { defaultTuning, enqueueBackfill, reconcileSchedulers, startQueueMode, type QueueMode, type QueueTuning } from '../../src/jobs/index.ts';
+import type { DateRange } from '../../src/core/dates.ts';
 import type { Warehouse } from '../../src/warehouse/index.ts';
 import { testWarehouse } from '../helpers/warehouse.ts';
-import { ConfigError, TransientError } from '../../src/errors.ts';
+import { ConfigError, TransientError } from '../../src/core/errors.ts';
 import { expectedFacts, scriptedConnector, type Script } from './fixtures/scripted.ts';
 import { configYaml, defaultStart, factsOf, memoryLog, today, waitFor, type TestConnector } from './helpers.ts';
 
@@ -73,10 +74,10 @@ describe('queue mode, in one process', () => {
     const events: string[] = [];
     const metrics: MetricsEngine = {
       recompute: async (_db, _config, range: DateRange) => void events.push(`recompute ${range.from}..${range.to}`),
-      evaluateGoals: async (_db, _config, asOf: Date) => void events.push(`goals ${asOf instanceof Date}`),
+      recordGoals: async (_db, _config, asOf: Date) => void events.push(`goals ${asOf instanceof Date}`),
     };
     const alerts: AlertsEngine = {
-      evaluate: async () => (events.push('alerts'), { outboxIds: [11, 12] }),
+      evaluateAlerts: async () => (events.push('alerts'), { outboxIds: [11, 12] }),
       deliver: async (_db, _config, ids) => void events.push(`deliver ${ids.join(',')}`),
     };
     const qm = await start({ connectors: [{ name: 'ads' }], metrics, alerts });

@@ -5,8 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { migrateToLatest, openWarehouse, type SyncRun, type Warehouse } from '../../src/warehouse/index.ts';
-import { testDatabaseUrlWithSchema } from '../helpers/warehouse.ts';
+import type { SyncRun } from '../../src/warehouse/index.ts';
+import { testPostgres, type TestPostgres } from '../helpers/warehouse.ts';
 import { expectedFacts } from './fixtures/scripted.ts';
 import { configYaml, defaultStart, factsOf, tempDir, today, waitFor } from './helpers.ts';
 
@@ -25,8 +25,7 @@ interface Replica {
 
 describe('three replicas against one Redis and one Postgres schema', () => {
   const tmp = tempDir('kpi-replicas-');
-  let db: Awaited<ReturnType<typeof testDatabaseUrlWithSchema>>;
-  let wh: Warehouse;
+  let wh: TestPostgres;
   const replicas: Replica[] = [];
   const prefix = `${inject('redisPrefix')}-replicas`;
   let syncQueue: Queue;
@@ -37,7 +36,7 @@ describe('three replicas against one Redis and one Postgres schema', () => {
       cwd: root,
       env: {
         ...process.env,
-        DATABASE_URL: db.url,
+        DATABASE_URL: wh.url,
         REDIS_URL: inject('redisUrl'),
         CONTROL_DIR: tmp.dir,
         TUNING: JSON.stringify(tuning),
@@ -69,9 +68,7 @@ describe('three replicas against one Redis and one Postgres schema', () => {
   };
 
   beforeAll(async () => {
-    db = await testDatabaseUrlWithSchema();
-    wh = await openWarehouse({ url: db.url, poolSize: 2 });
-    await migrateToLatest(wh.db);
+    wh = await testPostgres();
     syncQueue = new Queue('sync', { connection: { url: inject('redisUrl') }, prefix });
     const everySecond = '* * * * * *';
     const configFile = tmp.file(
@@ -96,7 +93,6 @@ describe('three replicas against one Redis and one Postgres schema', () => {
     for (const r of alive()) r.child.kill('SIGKILL');
     await syncQueue?.close();
     await wh?.close();
-    await db?.drop();
     tmp.cleanup();
   });
 

@@ -1,6 +1,6 @@
 import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { linkSignals } from '../../src/signals.ts';
+import { linkSignals } from '../../src/core/signals.ts';
 
 describe('linkSignals', () => {
   it('aborts with the reason of whichever source aborts first', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { configChecks } from '../../src/checks.ts';
+import { configChecks } from '../../src/config-checks.ts';
 import { parseConfig } from '../../src/config/index.ts';
-import { ConfigError } from '../../src/errors.ts';
+import { ConfigError } from '../../src/core/errors.ts';
 
 function problemsOf(yaml: string): Array<{ path: string; message: string; line?: number }> {
   try {
@@ -99,6 +99,11 @@ okrs:
       { path: 'okrs[0].keyResults[1].goal', message: "unknown goal 'signup': key results name a goal from goals (did you mean 'signups'?)", line: 12 },
       { path: 'okrs[1].name', message: "OKR 'o' is defined more than once (also okrs[0])", line: 13 },
     ]);
+  });
+
+  it('refuses a goal listed twice in one OKR (kpi recompute and every evaluate step failed on it with a duplicate key), not in two OKRs', () => {
+    const yaml = `goals:\n${goal('signups', 'leads')}okrs:\n  - name: o\n    objective: x\n    keyResults:\n      - goal: signups\n      - { goal: signups, weight: 2 }\n  - name: p\n    objective: y\n    keyResults: [{ goal: signups }]\n`;
+    expect(problemsOf(yaml)).toEqual([{ path: 'okrs[0].keyResults[1].goal', message: "goal 'signups' is already key result 0 of this OKR: list each goal once, with a weight for its share", line: 12 }]);
   });
 
   it('refuses a rate other than 1 for the reporting currency', () => {

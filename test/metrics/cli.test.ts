@@ -3,12 +3,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli.ts';
-import { migrateToLatest, openWarehouse, upsertFacts, type MetricRow, type WarehouseKind } from '../../src/warehouse/index.ts';
-import { testDatabaseUrlWithSchema, warehouseKinds } from '../helpers/warehouse.ts';
+import { openWarehouse, type FactRow, type WarehouseKind } from '../../src/warehouse/index.ts';
+import { upsertFacts } from '../helpers/facts.ts';
+import { migratedPglite, testPostgres, warehouseKinds } from '../helpers/warehouse.ts';
 import { ADS, facts } from './helpers.ts';
 
 /** Two Mondays: the week of 2026-03-02 and the week of 2026-03-09. */
-const weekly: MetricRow[] = facts(ADS, {
+const weekly: FactRow[] = facts(ADS, {
   '2026-03-02': { impressions: 4000, clicks: 80, spend: 160, conversions: 4 },
   '2026-03-09': { impressions: 5000, clicks: 125, spend: 200, conversions: 5 },
 });
@@ -37,8 +38,8 @@ okrs:
 
 /*
  * Worked out by hand. Last week (2026-03-09..15) against the week before:
- * clicks 125 vs 80 (+56.25%), CTR 125/5000 = 2.50% vs 80/4000 = 2.00% (+25%), CPC 1.60 vs
- * 2.00 (-20%), CPM 40 vs 40, ads conversion rate 5/125 = 4% vs 4/80 = 5% (-20%), CPA 40 vs 40,
+ * clicks 125 vs 80 (+56.25%), CTR 125/5000 = 2.50% vs 80/4000 = 2.00% (+0.50 pp), CPC 1.60 vs
+ * 2.00 (-20%), CPM 40 vs 40, ads conversion rate 5/125 = 4% vs 4/80 = 5% (-1.00 pp), CPA 40 vs 40,
  * cost per 1k clicks 1,600 vs 2,000 (-20%).
  * Goal: 205 clicks by the 17th of 500 (41%), 17/31 = 55% of the time gone: 0.138 behind, at
  * risk. Forecast: the weekly trend through 80 and 125 gives 170, 215 and 260 for the next
@@ -49,15 +50,15 @@ const EXPECTED_REPORT = `KPI report, week 2026-03-09..2026-03-15 against 2026-03
 
 North Star: Clicks 125 (previous 80, +56.25%)
 
-┌───────────────────────┬──────────────┬──────────────┬─────────┐
-│ KPI                   │        value │     previous │  change │
-│ Cost per 1k clicks    │ 1,600.00 USD │ 2,000.00 USD │ -20.00% │
-│ Click-through rate    │        2.50% │        2.00% │ +25.00% │
-│ Cost per click        │     1.60 USD │     2.00 USD │ -20.00% │
-│ Cost per mille        │    40.00 USD │    40.00 USD │   0.00% │
-│ Conversion rate (ads) │        4.00% │        5.00% │ -20.00% │
-│ Cost per acquisition  │    40.00 USD │    40.00 USD │   0.00% │
-└───────────────────────┴──────────────┴──────────────┴─────────┘
+┌───────────────────────┬──────────────┬──────────────┬──────────┐
+│ KPI                   │        value │     previous │   change │
+│ Cost per 1k clicks    │ 1,600.00 USD │ 2,000.00 USD │  -20.00% │
+│ Click-through rate    │        2.50% │        2.00% │ +0.50 pp │
+│ Cost per click        │     1.60 USD │     2.00 USD │  -20.00% │
+│ Cost per mille        │    40.00 USD │    40.00 USD │    0.00% │
+│ Conversion rate (ads) │        4.00% │        5.00% │ -1.00 pp │
+│ Cost per acquisition  │    40.00 USD │    40.00 USD │    0.00% │
+└───────────────────────┴──────────────┴──────────────┴──────────┘
 
 Goals
   clicks_march: Clicks reach 500 from 2026-03-01 to 2026-03-31
@@ -75,26 +76,22 @@ interface Setup {
   cleanup(): Promise<void>;
 }
 
-async function setUp(kind: WarehouseKind, rows: MetricRow[]): Promise<Setup> {
+async function setUp(kind: WarehouseKind, rows: FactRow[]): Promise<Setup> {
   const dir = mkdtempSync(path.join(tmpdir(), 'kpi-cli-'));
   writeFileSync(path.join(dir, 'kpi.yaml'), CONFIG);
   if (kind === 'postgres') {
-    const db = await testDatabaseUrlWithSchema();
-    const wh = await openWarehouse({ url: db.url });
-    await migrateToLatest(wh.db);
+    const wh = await testPostgres();
     await upsertFacts(wh.db, rows);
-    await wh.close();
     return {
       dir,
-      env: { DATABASE_URL: db.url },
+      env: { DATABASE_URL: wh.url },
       async cleanup() {
-        await db.drop();
+        await wh.close();
         rmSync(dir, { recursive: true, force: true });
       },
     };
   }
-  const wh = await openWarehouse({ dataDir: path.join(dir, 'data') });
-  await migrateToLatest(wh.db);
+  const wh = await openWarehouse({ dataDir: path.join(dir, 'data'), loadDataDir: migratedPglite() });
   await upsertFacts(wh.db, rows);
   await wh.close();
   return { dir, env: {}, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };

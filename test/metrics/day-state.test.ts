@@ -3,15 +3,16 @@ import { describe, expect, it } from 'vitest';
 import { basisOf, isCurrent, loadDayStates, markDaysQuery } from '../../src/metrics/day-state.ts';
 import { recompute } from '../../src/metrics/index.ts';
 import { addDays } from '../../src/metrics/periods.ts';
-import { replaceSlice, upsertFacts, type MetricRow } from '../../src/warehouse/index.ts';
+import { replaceSlice, type FactRow } from '../../src/warehouse/index.ts';
+import { upsertFacts } from '../helpers/facts.ts';
 import { useWarehouse, warehouseKinds } from '../helpers/warehouse.ts';
 import { CAMPAIGNS, clearWarehouse, facts, kpi, kpiRows, metricsConfig } from './helpers.ts';
 
 const sources = CAMPAIGNS;
 
 /** 2026-03-20 .. 2026-04-20, with values whose sums are not exact in binary (cents, thirds). */
-function dataset(): MetricRow[] {
-  const rows: MetricRow[] = [];
+function dataset(): FactRow[] {
+  const rows: FactRow[] = [];
   for (let d = 0; d <= 31; d++) {
     const date = addDays('2026-03-20', d);
     sources.forEach((s, i) => {

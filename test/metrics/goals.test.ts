@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GoalConfig, OkrConfig } from '../../src/config/index.ts';
-import { assessGoals, evaluateGoals, type GoalResult, type GoalsConfig } from '../../src/metrics/index.ts';
+import { assessGoals, goalHistory, loadCompleteness, recordGoals, storedGoals, type GoalResult, type GoalsConfig } from '../../src/metrics/index.ts';
 import { addDays } from '../../src/metrics/periods.ts';
-import { upsertFacts, type MetricRow, type Warehouse } from '../../src/warehouse/index.ts';
+import type { FactRow, Warehouse } from '../../src/warehouse/index.ts';
+import { upsertFacts } from '../helpers/facts.ts';
 import { testWarehouse, warehouseKinds } from '../helpers/warehouse.ts';
 import { ADS, clearWarehouse, facts, metricsConfig, SHOP } from './helpers.ts';
 
@@ -10,8 +11,8 @@ import { ADS, clearWarehouse, facts, metricsConfig, SHOP } from './helpers.ts';
  * March 2026. Revenue: 100 a day on the 1st-10th, 20 a day on the 11th-25th, 400 a day on
  * the 26th-31st (3,700 in all). CTR on day k (1st-20th): k clicks per 100 impressions.
  */
-function dataset(): MetricRow[] {
-  const rows: MetricRow[] = [];
+function dataset(): FactRow[] {
+  const rows: FactRow[] = [];
   for (let k = 1; k <= 31; k++) {
     const date = addDays('2026-03-01', k - 1);
     rows.push(...facts(SHOP, { [date]: { revenue: k <= 10 ? 100 : k <= 25 ? 20 : 400 } }));
@@ -43,7 +44,7 @@ const okrs: OkrConfig[] = [
   },
 ];
 
-const config: GoalsConfig = { ...metricsConfig(), goals, okrs };
+const config: GoalsConfig = { ...metricsConfig(), connectors: [], goals, okrs };
 
 describe.each(warehouseKinds)('goals and OKRs on %s', (kind) => {
   let wh: Warehouse;
@@ -116,19 +117,26 @@ describe.each(warehouseKinds)('goals and OKRs on %s', (kind) => {
     expect(g.progress).toBeCloseTo(((90 + 100) / 2000 - baseline) / (0.2 - baseline), 12);
   });
 
-  it('judges stay_above and stay_below goals on the latest grain value', async () => {
-    // The week of 2026-03-02 to date: days 2..4, then 2..5, then 2..6.
-    const d4 = (await at('2026-03-04')).ctr_floor!;
-    expect(d4.actual).toBeCloseTo(90 / 3000, 12);
-    expect(d4.progress).toBeCloseTo(90 / 3000 / 0.036, 12);
-    expect(d4).toMatchObject({ expected: 1, status: 'off_track' });
-    expect((await at('2026-03-05')).ctr_floor).toMatchObject({ status: 'at_risk' }); // 0.035, within 5% of 0.036
-    expect((await at('2026-03-06')).ctr_floor).toMatchObject({ status: 'on_track' }); // 0.04
+  it('judges stay_above and stay_below goals on their latest whole grain period, and waits before the first', async () => {
+    // Before the first whole week since the start (2026-03-02): nothing to judge yet.
+    expect((await at('2026-03-04')).ctr_floor).toMatchObject({ actual: null, progress: null, status: 'waiting' });
+    expect((await at('2026-03-07')).ctr_ceiling).toMatchObject({ actual: null, status: 'waiting' });
 
-    const d10 = await at('2026-03-10');
-    expect(d10.ctr_ceiling!.actual).toBeCloseTo(190 / 2000, 12);
-    expect(d10.ctr_ceiling!.progress).toBeCloseTo(0.06 / (190 / 2000), 12);
-    expect(d10.ctr_ceiling!.status).toBe('off_track');
+    // The week of 2026-03-02 (days 2..8) is whole once the 8th is in: 350 clicks per 7,000 impressions.
+    const d9 = await at('2026-03-09');
+    expect(d9.ctr_floor!.actual).toBeCloseTo(350 / 7000, 12);
+    expect(d9.ctr_floor!.progress).toBeCloseTo(350 / 7000 / 0.036, 12);
+    expect(d9.ctr_floor).toMatchObject({ expected: 1, status: 'on_track' });
+    expect(d9.ctr_ceiling!.progress).toBeCloseTo(0.06 / (350 / 7000), 12);
+    expect(d9.ctr_ceiling).toMatchObject({ status: 'on_track' });
+    // The week still running (days 9 and 10 at 0.095) does not count on the 10th.
+    expect((await at('2026-03-10')).ctr_ceiling!.actual).toBeCloseTo(350 / 7000, 12);
+
+    // The week of 2026-03-09 (days 9..15) is whole on its last day: 840 per 7,000 = 0.12.
+    const d15 = await at('2026-03-15');
+    expect(d15.ctr_ceiling!.actual).toBeCloseTo(840 / 7000, 12);
+    expect(d15.ctr_ceiling).toMatchObject({ status: 'off_track' });
+    expect(d15.ctr_floor).toMatchObject({ status: 'on_track' });
 
     // After the deadline: every week from the start must have held.
     const after = await at('2026-03-16');
@@ -154,9 +162,9 @@ describe.each(warehouseKinds)('goals and OKRs on %s', (kind) => {
   });
 
   it('records snapshots, one per goal and as-of date', async () => {
-    await evaluateGoals(wh.db, config, '2026-03-10');
-    await evaluateGoals(wh.db, config, '2026-03-10');
-    const result = await evaluateGoals(wh.db, config, '2026-03-15');
+    await recordGoals(wh.db, config, '2026-03-10');
+    await recordGoals(wh.db, config, '2026-03-10');
+    const result = await recordGoals(wh.db, config, '2026-03-15');
     expect(result.asOf).toBe('2026-03-15');
     const rows = await wh.db.selectFrom('goal_snapshots').select(['goal', 'as_of', 'status', 'actual', 'target']).orderBy('as_of').orderBy('goal').execute();
     expect(rows).toHaveLength(2 * goals.length);
@@ -166,6 +174,18 @@ describe.each(warehouseKinds)('goals and OKRs on %s', (kind) => {
       { okr: 'growth', as_of: '2026-03-10', status: 'on_track' },
       { okr: 'growth', as_of: '2026-03-15', status: 'at_risk' },
     ]);
+  });
+
+  it('reads back the assessment an evaluation stored as the assessment itself; none for a day not evaluated or a goal changed since', async () => {
+    const stored = await recordGoals(wh.db, config, '2026-03-15');
+    const completeness = await loadCompleteness(wh.db, config);
+    expect(await storedGoals(wh.db, config, '2026-03-15', completeness)).toEqual(stored);
+    expect(await storedGoals(wh.db, config, '2026-03-16', completeness)).toBeNull();
+    const retargeted = { ...config, goals: config.goals.map((g) => (g.name === 'revenue_march' ? { ...g, target: 3200 } : g)) };
+    expect(await storedGoals(wh.db, retargeted, '2026-03-15', completeness)).toBeNull();
+    const history = await goalHistory(wh.db, ['revenue_march'], '2026-03-15');
+    expect(history.at(-1)).toEqual({ goal: 'revenue_march', asOf: '2026-03-15', actual: 1100, progress: stored.goals[0]!.progress, expected: stored.goals[0]!.expected, forecast: stored.goals[0]!.forecast, status: 'at_risk' });
+    expect(history.every((h) => h.asOf <= '2026-03-15')).toBe(true);
   });
 
   it('takes an instant as its date in the reporting time zone', async () => {

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { KpiConfig } from '../../src/config/index.ts';
 import type { MetricsConfig } from '../../src/metrics/index.ts';
-import type { Database, MetricRow } from '../../src/warehouse/index.ts';
+import type { Database, FactRow } from '../../src/warehouse/index.ts';
 import type { Kysely } from 'kysely';
 
 export function metricsConfig(overrides: { kpis?: KpiConfig[]; fxRates?: Record<string, number>; weekStart?: 'monday' | 'sunday'; currency?: string } = {}): MetricsConfig {
@@ -15,11 +15,11 @@ export function kpi(name: string, formula: string, extra: Partial<KpiConfig> = {
   return { name, formula, unit: 'ratio', direction: 'higher', ...extra };
 }
 
-type Source = Pick<MetricRow, 'connector' | 'account' | 'campaign' | 'channel'> & { currency?: string | null };
+type Source = Pick<FactRow, 'connector' | 'account' | 'campaign' | 'channel'> & { currency?: string | null };
 
 /** Facts of one source: per date, metric -> value. */
-export function facts(source: Source, days: Record<string, Record<string, number>>): MetricRow[] {
-  const out: MetricRow[] = [];
+export function facts(source: Source, days: Record<string, Record<string, number>>): FactRow[] {
+  const out: FactRow[] = [];
   for (const [date, metrics] of Object.entries(days)) {
     for (const [metric, value] of Object.entries(metrics)) out.push({ date, ...source, metric, value, currency: source.currency ?? null });
   }
@@ -42,7 +42,7 @@ export const CAMPAIGNS: readonly Source[] = [
  * Two days (Monday 2026-03-02 and Tuesday 2026-03-03) with different ratios on each day,
  * so that a ratio of sums and an average of daily ratios tell apart.
  */
-export const catalogueFacts: MetricRow[] = [
+export const catalogueFacts: FactRow[] = [
   ...facts(ADS, {
     '2026-03-02': { impressions: 1000, clicks: 50, spend: 100, conversions: 5, conversion_value: 400 },
     '2026-03-03': { impressions: 3000, clicks: 30, spend: 60, conversions: 1, conversion_value: 100 },

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/errors.ts';
+import { ConfigError } from '../../src/core/errors.ts';
 import { builtinKpis, compareToDate, kpiSeries, kpiValue, recompute, type SeriesPoint } from '../../src/metrics/index.ts';
-import { upsertFacts, type Warehouse } from '../../src/warehouse/index.ts';
+import type { Warehouse } from '../../src/warehouse/index.ts';
+import { upsertFacts } from '../helpers/facts.ts';
 import { testWarehouse, warehouseKinds } from '../helpers/warehouse.ts';
 import { ADS, catalogueFacts, clearWarehouse, facts, GA4, kpi, kpiRows, metricsConfig } from './helpers.ts';
 
@@ -169,7 +170,7 @@ describe.each(warehouseKinds)('KPI values on %s', (kind) => {
 
   it('counts only the days up to `to` in the last period and marks it partial', async () => {
     const points = await kpiSeries(wh.db, metricsConfig(), { kpi: 'clicks', grain: 'month', from: '2026-03-01', to: '2026-03-02' });
-    expect(points).toEqual([{ kpi: 'clicks', periodStart: '2026-03-01', periodEnd: '2026-03-31', dimension: 'all', dimensionValue: '', value: 50, partial: true }]);
+    expect(points).toEqual([{ kpi: 'clicks', periodStart: '2026-03-01', periodEnd: '2026-03-31', dimension: 'all', dimensionValue: '', dimensionLabel: '', value: 50, partial: true }]);
   });
 
   it('has no value for a zero denominator, and recompute stores no row for it', async () => {
@@ -245,6 +246,7 @@ describe.each(warehouseKinds)('KPI values on %s', (kind) => {
       kpi: 'ctr',
       dimension: 'all',
       dimensionValue: '',
+      dimensionLabel: '',
       current: { start: '2026-03-01', end: '2026-03-02', value: 50 / 400 },
       previous: { start: '2026-02-01', end: '2026-02-02', value: 20 / 200 },
       change: (50 / 400 - 20 / 200) / (20 / 200),

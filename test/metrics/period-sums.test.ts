@@ -1,9 +1,10 @@
 import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/errors.ts';
+import { ConfigError } from '../../src/core/errors.ts';
 import { kpiSeries, type Grain } from '../../src/metrics/index.ts';
 import { kpiAtPeriods, PeriodSums } from '../../src/metrics/period-sums.ts';
-import { upsertFacts, type MetricRow, type Warehouse } from '../../src/warehouse/index.ts';
+import type { FactRow, Warehouse } from '../../src/warehouse/index.ts';
+import { upsertFacts } from '../helpers/facts.ts';
 import { testWarehouse, warehouseKinds } from '../helpers/warehouse.ts';
 import { ADS, clearWarehouse, facts, kpi, metricsConfig } from './helpers.ts';
 
@@ -24,8 +25,8 @@ class FactReads implements KyselyPlugin {
 const day = (n: number) => new Date(Date.UTC(2026, 1, 2) + n * 86_400_000).toISOString().slice(0, 10);
 
 /** Four weeks from Monday 2026-02-02 over three campaigns; 'late' starts in the third week, 'social' runs on Tuesdays only. */
-function someFacts(): MetricRow[] {
-  const rows: MetricRow[] = [];
+function someFacts(): FactRow[] {
+  const rows: FactRow[] = [];
   for (let n = 0; n < 28; n++) {
     rows.push(...facts(ADS, { [day(n)]: { impressions: 1000 + n * 37, clicks: 20 + ((n * 7) % 11), spend: 50 + n, conversions: n % 4 } }));
     if (n >= 14) rows.push(...facts({ ...ADS, campaign: 'late' }, { [day(n)]: { impressions: 500, clicks: 5 + (n % 3), spend: 10 } }));

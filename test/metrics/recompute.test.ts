@@ -2,15 +2,16 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recompute } from '../../src/metrics/index.ts';
 import { addDays } from '../../src/metrics/periods.ts';
-import { replaceSlice, upsertFacts, type MetricRow, type Warehouse } from '../../src/warehouse/index.ts';
+import { replaceSlice, type FactRow, type Warehouse } from '../../src/warehouse/index.ts';
+import { upsertFacts } from '../helpers/facts.ts';
 import { testWarehouse, warehouseKinds } from '../helpers/warehouse.ts';
 import { ADS, CAMPAIGNS, clearWarehouse, facts, kpi, kpiRows, metricsConfig } from './helpers.ts';
 
 const sources = CAMPAIGNS;
 
 /** 2026-03-25 .. 2026-04-08: across a month, a quarter and three week boundaries. */
-function dataset(): MetricRow[] {
-  const rows: MetricRow[] = [];
+function dataset(): FactRow[] {
+  const rows: FactRow[] = [];
   for (let d = 0; d < 15; d++) {
     const date = addDays('2026-03-25', d);
     sources.forEach((s, i) => {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/errors.ts';
+import { ConfigError } from '../../src/core/errors.ts';
 import { EmailChannel, SlackBotChannel, SlackWebhookChannel, channelConfigSchema, createChannel } from '../../src/notify/index.ts';
 import { alert, quietLogger, reply, startHttp, startSmtp, webhookPath, type HttpServer } from './helpers.ts';
 

@@ -1,7 +1,7 @@
 import { createServer, type AddressInfo } from 'node:net';
 import pngjs from 'pngjs';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, TransientError } from '../../src/errors.ts';
+import { ConfigError, TransientError } from '../../src/core/errors.ts';
 import { EmailChannel, renderDigestEmail, renderEmail, type EmailChannelOptions } from '../../src/notify/index.ts';
 import { closedAfterEach, failure } from '../helpers/async.ts';
 import { alert, digest, quietLogger, startSmtp } from './helpers.ts';
@@ -62,9 +62,22 @@ describe('EmailChannel', () => {
     expect(html).toMatch(/<td[^>]*>1\.2%<\/td>/);
     expect(html).toContain('Started: 2024-05-06 14:30 GMT+2 (Europe/Berlin)');
 
-    expect(mail.text).toContain('CTR (paid_search) 1.2% is below 2%');
-    expect(mail.text).toContain('- ctr{channel=paid_search}, value 1.2%, threshold 2.0%, previous 1.8%, change −33.3%');
-    expect(mail.text).toContain('Resolved: 2024-05-06 16:35 GMT+2 (Europe/Berlin) (lasted 2h 5m)');
+    // A percent KPI changes by percentage points: 1.2% against 1.8% is −0.60 pp, not −33.3%.
+    expect(mail.text).toBe(
+      [
+        '[RESOLVED] CTR too low',
+        '',
+        'Click-through rate (Paid search) 1.2% is below 2.0% on 2024-05-05',
+        '',
+        '- Click-through rate, Paid search, value 1.2%, threshold 2.0%, previous 1.8%, change −0.60 pp',
+        '',
+        'Labels: channel=paid_search, account=acme',
+        'Started: 2024-05-06 14:30 GMT+2 (Europe/Berlin)',
+        'Resolved: 2024-05-06 16:35 GMT+2 (Europe/Berlin) (lasted 2h 5m)',
+        'Dashboard: https://dash.example.com/kpi/ctr',
+        '',
+      ].join('\n'),
+    );
   });
 
   it('delivers the digest with the sparklines as inline CID images that decode to the requested size', async () => {
@@ -122,6 +135,32 @@ describe('EmailChannel', () => {
     expect(err).toBeInstanceOf(ConfigError);
     expect(err.message).toContain('refused the login');
     expect(err.message).not.toContain(pass);
+  });
+
+  it('gives up on a server that answers a line at a time for ever (each line resets the socket timeout), closing the connection', async () => {
+    let closed!: () => void;
+    const connectionClosed = new Promise<void>((resolve) => (closed = resolve));
+    const server = createServer((socket) => {
+      socket.on('error', () => {});
+      socket.write('220 mail.example.com ESMTP\r\n');
+      // The answer to EHLO never ends: "250-" announces one more line, every 20 ms.
+      socket.once('data', () => {
+        const drip = setInterval(() => socket.write('250-PIPELINING\r\n'), 20);
+        socket.on('close', () => {
+          clearInterval(drip);
+          closed();
+        });
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const err = await failure(channel((server.address() as AddressInfo).port, { timeoutMs: 200 }).send(alert()));
+      expect(err).toBeInstanceOf(TransientError);
+      expect(err.message).toBe('SMTP delivery failed: no whole answer within 600 ms (3 times timeoutMs)');
+      await connectionClosed;
+    } finally {
+      server.close();
+    }
   });
 
   it('turns a refused connection into a TransientError', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatChange, formatDuration, formatTime, formatValue, truncate } from '../../src/notify/format.ts';
+import { formatChange, formatDuration, formatTime, formatValue, oneLine } from '../../src/notify/format.ts';
+import { clearSecrets, cutText, redactAndCut, registerSecret } from '../../src/core/secrets.ts';
 
 describe('formatValue', () => {
   it('shows percent from a fraction with one decimal', () => {
@@ -48,12 +49,26 @@ describe('formatTime', () => {
   });
 });
 
-describe('truncate', () => {
+describe('cutting notification texts', () => {
   it('cuts with an ellipsis inside the limit, never splitting a surrogate pair', () => {
-    expect(truncate('abcdef', 4)).toBe('abc…');
-    expect(truncate('abc', 3)).toBe('abc');
-    const cut = truncate('ab😀cd', 4);
+    expect(cutText('abcdef', 4)).toBe('abc…');
+    expect(cutText('abc', 3)).toBe('abc');
+    const cut = cutText('ab😀cd', 4);
     expect(cut).toBe('ab…');
     expect(cut.length).toBeLessThanOrEqual(4);
+  });
+
+  it('scrubs a secret before cutting, so a cut through it shows none of it', () => {
+    registerSecret('xoxb-1234567890');
+    try {
+      expect(redactAndCut('token xoxb-1234567890 refused', 12)).toBe('token [reda…');
+      expect(redactAndCut('token xoxb-1234567890 refused', 12)).not.toMatch(/xoxb/);
+    } finally {
+      clearSecrets();
+    }
+  });
+
+  it('makes one line of CR, LF, other control characters and Unicode line breaks', () => {
+    expect(oneLine(' CTR low\r\nBcc: victim@example.com\u2028x\u0085y\u0000z ')).toBe('CTR low Bcc: victim@example.com x y z');
   });
 });

@@ -4,9 +4,9 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
-import { createLogger } from '../../src/log.ts';
-import type { Clock } from '../../src/notify/delivery.ts';
-import type { AlertNotification, Digest, KpiLine } from '../../src/notify/index.ts';
+import { createLogger } from '../../src/core/log.ts';
+import type { WaitingClock as Clock } from '../../src/core/resilience/index.ts';
+import type { AlertNotification, Digest, DigestKpi } from '../../src/notify/index.ts';
 
 export interface SeenRequest {
   method: string;
@@ -135,9 +135,9 @@ export function alert(overrides: Partial<AlertNotification> = {}): AlertNotifica
     status: 'firing',
     ruleName: 'CTR too low',
     severity: 'critical',
-    summary: 'CTR (paid_search) 1.2% is below 2%',
+    summary: 'Click-through rate (Paid search) 1.2% is below 2.0% on 2024-05-05',
     labels: { channel: 'paid_search', account: 'acme' },
-    instances: [{ series: 'ctr{channel=paid_search}', value: 0.012, threshold: 0.02, previous: 0.018, changePct: -33.3, unit: 'percent' }],
+    instances: [{ series: 'Click-through rate, Paid search', value: 0.012, threshold: 0.02, previous: 0.018, changePct: -33.3, unit: 'percent' }],
     startsAt: '2024-05-06T12:30:00Z',
     link: 'https://dash.example.com/kpi/ctr',
     timeZone: 'Europe/Berlin',
@@ -145,7 +145,7 @@ export function alert(overrides: Partial<AlertNotification> = {}): AlertNotifica
   };
 }
 
-export function kpi(overrides: Partial<KpiLine> = {}): KpiLine {
+export function kpi(overrides: Partial<DigestKpi> = {}): DigestKpi {
   return {
     name: 'revenue',
     label: 'Revenue',

@@ -19,12 +19,12 @@ function texts(m: SlackMessage): string[] {
 describe('renderSlackMessage', () => {
   it('renders header, fields, context with zone, a button and a red bar for a critical alert', () => {
     const m = renderSlackMessage(alert());
-    expect(m.text).toBe('[FIRING] CTR too low (critical): CTR (paid_search) 1.2% is below 2%');
+    expect(m.text).toBe('[FIRING] CTR too low (critical): Click-through rate (Paid search) 1.2% is below 2.0% on 2024-05-05');
     expect(m.blocks[0]).toEqual({ type: 'header', text: { type: 'plain_text', text: '[FIRING] CTR too low (critical)' } });
     const att = m.attachments?.[0];
     expect(att?.color).toBe('#d92d20');
     const section = att?.blocks.find((b) => b.type === 'section' && b.fields);
-    expect(section?.type === 'section' && section.fields?.map((f) => f.text)).toEqual(['*Value*\n1.2%', '*Threshold*\n2.0%', '*Previous*\n1.8%', '*Change*\n−33.3%']);
+    expect(section?.type === 'section' && section.fields?.map((f) => f.text)).toEqual(['*Value*\n1.2%', '*Threshold*\n2.0%', '*Previous*\n1.8%', '*Change*\n−0.60 pp']);
     expect(texts(m).join('\n')).toContain('Started 2024-05-06 14:30 GMT+2 (Europe/Berlin)');
     const actions = att?.blocks.find((b) => b.type === 'actions');
     expect(actions?.type === 'actions' && actions.elements[0]?.url).toBe('https://dash.example.com/kpi/ctr');

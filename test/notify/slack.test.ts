@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, TransientError } from '../../src/errors.ts';
+import { ConfigError, TransientError } from '../../src/core/errors.ts';
 import { SlackBotChannel, SlackWebhookChannel, type SlackMessage } from '../../src/notify/index.ts';
 import { closedAfterEach, failure } from '../helpers/async.ts';
 import { captureLogs } from '../helpers/logs.ts';
@@ -28,6 +28,34 @@ describe('SlackWebhookChannel', () => {
     const fields = att.blocks.find((b) => b.type === 'section' && b.fields);
     expect(fields?.type === 'section' && fields.fields?.map((f) => f.text.split('\n')[0])).toEqual(['*Value*', '*Threshold*', '*Previous*', '*Change*']);
     expect(body.text.length).toBeLessThanOrEqual(3000);
+  });
+
+  it('an answer trickled a byte at a time gives up at timeoutMs, instead of holding the delivery (and every later message to the webhook) for ever', async () => {
+    const server = await serve((res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const drip = setInterval(() => res.write('o'), 20);
+      res.on('close', () => clearInterval(drip));
+    });
+    const channel = new SlackWebhookChannel({ url: server.base + webhookPath().path, timeoutMs: 300, maxRetries: 0, minIntervalMs: 0, logger: quietLogger });
+    const err = await failure(channel.send(alert()));
+    expect(err).toBeInstanceOf(TransientError);
+    expect(err.message).toBe('Slack webhook "slack" failed after 1 attempts: no whole answer within 300 ms');
+  });
+
+  it('an answer that never ends is not read past 1 MB (it would fill the memory), and is no Slack answer', async () => {
+    const server = await serve((res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const chunk = Buffer.alloc(16 * 1024, 'o');
+      const pump = () => {
+        while (!res.destroyed && res.write(chunk));
+      };
+      res.on('drain', pump);
+      pump();
+    });
+    const channel = new SlackWebhookChannel({ url: server.base + webhookPath().path, maxRetries: 0, minIntervalMs: 0, logger: quietLogger });
+    const err = await failure(channel.send(alert()));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toBe('channels.slack.url: answered HTTP 200 with more than 1 MB, which is not Slack; check the URL');
   });
 
   it('waits for Retry-After on 429, then retries', async () => {

@@ -3,10 +3,10 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { configChecks } from '../../src/checks.ts';
+import { configChecks } from '../../src/config-checks.ts';
 import { parseConfig } from '../../src/config/index.ts';
 import { main } from '../../src/cli.ts';
-import { ConfigError } from '../../src/errors.ts';
+import { ConfigError } from '../../src/core/errors.ts';
 import { checkFormulas, evaluate, type FormulaEnv } from '../../src/metrics/formula/index.ts';
 import { report, ROOT, secretScanCase, secretValue, startSentinel, startTcpProxy, workDir, type TcpProxy } from './helpers.ts';
 
@@ -36,6 +36,7 @@ const BROKEN: Array<[string, string, string]> = [
   ['FX rate for the reporting currency', 'reporting: { currency: EUR, fxRates: { EUR: 2 } }\n', 'reporting.fxRates.EUR'],
   ['huge port', 'server: { port: 1e999 }\n', 'server.port'],
   ['dashboard password too short', 'server: { dashboard: { user: ops, password: abc } }\n', 'server.dashboard.password'],
+  ['listen host not an address', 'server: { host: "0.0.0.0; rm -rf /" }\n', 'server.host: expected an IP address'],
   ['connectors not a list', 'connectors: { leads: {} }\n', 'connectors'],
   ['connector without type', 'connectors:\n  - { name: leads }\n', 'connectors[0].type'],
   ['unknown connector type', 'connectors:\n  - { name: leads, type: tiktok }\n', 'unknown connector type "tiktok"'],
@@ -113,14 +114,14 @@ const BAD_ARGS: Array<[string[], RegExp]> = [
   [['sync', 'leads', '--from', '2024-13-45'], /expected a date/],
   [['sync', 'leads', '--from', 'yesterday'], /expected a date/],
   [['report', '--as-of', '2024-02-30'], /expected a date/],
-  [['runs', '--limit', '-1'], /positive whole number/],
-  [['runs', '--limit', '1e9999'], /positive whole number/],
-  [['runs', '--limit', 'NaN'], /positive whole number/],
+  [['runs', '--limit', '-1'], /'--limit <n>' argument '-1' is invalid\. expected a whole number from 1 to 10000/],
+  [['runs', '--limit', '1e9999'], /expected a whole number from 1 to 10000/],
+  [['runs', '--limit', 'NaN'], /expected a whole number from 1 to 10000/],
   [['start', '--role', 'king'], /Allowed choices are scheduler, worker, all/],
-  [['start', '--shutdown-timeout', '0'], /positive whole number/],
+  [['start', '--shutdown-timeout', '0'], /'--shutdown-timeout <seconds>' argument '0' is invalid\. expected a whole number from 1 to 86400/],
   [['report', '--grain', 'decade'], /Allowed choices/],
   [['run'], /pass --once/],
-  [['alerts', 'unsilence', 'abc'], /positive whole number/],
+  [['alerts', 'unsilence', 'abc'], /argument 'id'\. expected a whole number from 1 to 9007199254740991/],
   [['alerts', 'silence'], /required option/],
   [['--config'], /argument missing/],
   [['validate', '--env-from', '/nonexistent/chaos.env'], /cannot read env file/],
@@ -128,6 +129,13 @@ const BAD_ARGS: Array<[string[], RegExp]> = [
   [['x'.repeat(100_000)], /unknown command/],
   [['digest', '--as-of', '2024-1-1'], /expected a date/],
   [['recompute', '--from', "2024-01-01'; DROP TABLE metric_facts; --"], /expected a date/],
+  // Well-formed but out of range: each used to reach Postgres (or give a report for 1900).
+  [['alerts', 'silence', '--matcher', 'rule=x', '--for', '999999999w'], /'--for <duration>' argument '999999999w' is invalid\. expected a duration from 1m to 365d/],
+  [['recompute', '--from', '0000-01-01'], /'--from <date>' argument '0000-01-01' is invalid\. expected a date as YYYY-MM-DD from 2000-01-01 to \d{4}-\d\d-\d\d/],
+  [['alerts', 'unsilence', '12345678901234567890'], /expected a whole number from 1 to 9007199254740991/],
+  [['report', '--as-of', '0001-01-01'], /expected a date as YYYY-MM-DD from 2000-01-01 to/],
+  [['runs', '--limit', '99999999999999999999'], /expected a whole number from 1 to 10000/],
+  [['start', '--host', '0.0.0.0.0'], /expected an IP address/],
 ];
 
 // ---------------------------------------------------------------- helpers
@@ -301,7 +309,7 @@ describe('bad input: broken configs, hostile formulas and wrong arguments', () =
       if (res.code !== 2 || res.signal || !said.test(res.stderr) || STACK.test(res.stderr)) failures.push(`node bin/kpi.js ${argv.join(' ').slice(0, 60)} → exit ${res.code}: ${res.stderr.slice(0, 200)}`);
     }
     report(
-      `${BAD_ARGS.length} wrong command lines in-process (unknown commands and options, bad dates incl. 2024-02-30, negative/NaN/1e9999 numbers, bad choices, missing arguments, a 100 000-character command, SQL in a date) and ${spawned.length} through node bin/kpi.js`,
+      `${BAD_ARGS.length} wrong command lines in-process (unknown commands and options, bad dates incl. 2024-02-30, negative/NaN/1e9999 numbers, out-of-range dates, durations, ids and limits, bad choices, missing arguments, a 100 000-character command, SQL in a date) and ${spawned.length} through node bin/kpi.js`,
       `${BAD_ARGS.length + spawned.length - failures.length}/${BAD_ARGS.length + spawned.length} exited 2 with a message saying what was wrong and no stack trace; Postgres connections ${proxy.accepted}, Redis ${redis.connections}`,
     );
     expect(failures).toEqual([]);

@@ -1,13 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { configChecks } from '../../src/checks.ts';
+import { configChecks } from '../../src/config-checks.ts';
 import { parseConfig } from '../../src/config/index.ts';
-import { addDays, connectorFor, runSync, todayIn } from '../../src/connectors/index.ts';
+import { addDays, todayIn } from '../../src/core/dates.ts';
+import { connectorFor, runSync } from '../../src/connectors/index.ts';
 import { recompute } from '../../src/metrics/index.ts';
 import { createDataset, startSandbox, type Sandbox } from '../../src/sandbox/index.ts';
-import { migrateToLatest, openWarehouse, type Database, type Warehouse } from '../../src/warehouse/index.ts';
-import { testDatabaseUrlWithSchema } from '../helpers/warehouse.ts';
+import { migrateToLatest, openWarehouse, type Database } from '../../src/warehouse/index.ts';
+import { testDatabaseUrlWithSchema, testPostgres, type TestPostgres } from '../helpers/warehouse.ts';
 import { capturedLogger, report, secretScanCase, secretValue, seededRandom, sleep, spawnWorker, startDelayProxy, stopAll, waitFor, workDir, type Proc } from './helpers.ts';
 
 const KILLS = 20;
@@ -86,8 +87,7 @@ describe(`crash: ${KILLS} SIGKILLs of workers in the middle of multi-day syncs (
   let sb: Sandbox;
   const proxies: Array<{ url: string; close(): Promise<void> }> = [];
   let clean: { url: string; drop(): Promise<void> };
-  let chaos: { url: string; drop(): Promise<void> };
-  let wh: Warehouse;
+  let wh: TestPostgres;
   const secrets: Record<string, string> = {};
   let env: Record<string, string>;
   const replicas: Proc[] = [];
@@ -121,16 +121,13 @@ describe(`crash: ${KILLS} SIGKILLs of workers in the middle of multi-day syncs (
       SHOP_URL: await slow(sb.urls.shop),
     };
     clean = await testDatabaseUrlWithSchema();
-    chaos = await testDatabaseUrlWithSchema();
-    wh = await openWarehouse({ url: chaos.url, poolSize: 2 });
-    await migrateToLatest(wh.db);
+    wh = await testPostgres();
   }, 60_000);
 
   afterAll(async () => {
     await stopAll(replicas, 'SIGKILL');
     await wh?.close();
     await clean?.drop();
-    await chaos?.drop();
     for (const p of proxies) await p.close();
     await sb?.close();
     wd.cleanup();
@@ -160,7 +157,7 @@ describe(`crash: ${KILLS} SIGKILLs of workers in the middle of multi-day syncs (
     let n = 0;
     const spawnReplica = () => {
       const name = `replica-${++n}`;
-      const p = spawnWorker(file, { ...env, DATABASE_URL: chaos.url, REDIS_URL: inject('redisUrl'), TUNING: JSON.stringify(TUNING), LOG_FILE: wd.path(`${name}.log`), SHUTDOWN_TIMEOUT_MS: '3000' }, { name, outFile: wd.path(`${name}.out`) });
+      const p = spawnWorker(file, { ...env, DATABASE_URL: wh.url, REDIS_URL: inject('redisUrl'), TUNING: JSON.stringify(TUNING), LOG_FILE: wd.path(`${name}.log`), SHUTDOWN_TIMEOUT_MS: '3000' }, { name, outFile: wd.path(`${name}.out`) });
       replicas.push(p);
       return p;
     };
@@ -218,9 +215,21 @@ describe(`crash: ${KILLS} SIGKILLs of workers in the middle of multi-day syncs (
       },
       { timeoutMs: 60_000, what: 'every connector to sync again after the last kill' },
     );
-    await sleep(3_000);
-    await stopAll(replicas);
     const recoveryMs = settled - lastKill;
+    // Then the chains those syncs started catch the KPI values up. How long that takes depends
+    // on the machine, so wait for it (a bounded while) instead of guessing; values still wrong
+    // at the end are shown by the assertions below.
+    const cleanBefore = await openWarehouse({ url: clean.url, poolSize: 1 });
+    const expected = new Set(await allKpiValues(cleanBefore.db));
+    await cleanBefore.close();
+    await waitFor(
+      async () => {
+        const now = await allKpiValues(wh.db);
+        return now.length === expected.size && now.every((v) => expected.has(v));
+      },
+      { timeoutMs: 120_000, what: 'the KPI values to catch up with the facts', everyMs: 500 },
+    ).catch(() => undefined);
+    await stopAll(replicas);
 
     const runs = await wh.db.selectFrom('sync_runs').select(['id', 'connector', 'status', 'error_kind']).execute();
     const stillRunning = runs.filter((r) => r.status === 'running');
@@ -252,17 +261,15 @@ describe(`crash: ${KILLS} SIGKILLs of workers in the middle of multi-day syncs (
     expect(runs.filter((r) => killedRunIds.includes(r.id)).map((r) => r.status)).toEqual(killedRunIds.map(() => 'abandoned'));
     expect(chaosFacts).toEqual(cleanFacts);
     expect({ missing: kpiMissing.slice(0, 5), different: kpiExtra.slice(0, 5) }).toEqual({ missing: [], different: [] });
-  }, 240_000);
+  }, 360_000);
 
   it('a worker killed after committing some days of a backfill: the recovered sync still recomputes the KPIs of those days', async () => {
     // One connector alone, so no other connector's chain recomputes the same days by chance.
-    const solo = await testDatabaseUrlWithSchema();
-    const soloWh = await openWarehouse({ url: solo.url, poolSize: 2 });
+    const soloWh = await testPostgres();
     const soloPrefix = `${prefix}-solo`;
     const from = addDays(today, -19);
     const procs: Proc[] = [];
     try {
-      await migrateToLatest(soloWh.db);
       const file = wd.file(
         'solo.yaml',
         `reporting: { currency: EUR }\nredis: { prefix: ${soloPrefix} }\nconnectors:\n  - { name: solo, type: csv, path: unused.csv, date: { column: Day }, metrics: { clicks: Clicks }, schedule: "*/2 * * * * *", startDate: ${from}, lookbackDays: 1 }\n`,
@@ -270,7 +277,7 @@ describe(`crash: ${KILLS} SIGKILLs of workers in the middle of multi-day syncs (
       const start = (name: string) => {
         const p = spawnWorker(
           file,
-          { DATABASE_URL: solo.url, REDIS_URL: inject('redisUrl'), SOURCE: JSON.stringify({ dayDelayMs: 150 }), TUNING: JSON.stringify(TUNING), LOG_FILE: wd.path(`${name}.log`) },
+          { DATABASE_URL: soloWh.url, REDIS_URL: inject('redisUrl'), SOURCE: JSON.stringify({ dayDelayMs: 150 }), TUNING: JSON.stringify(TUNING), LOG_FILE: wd.path(`${name}.log`) },
           { name, outFile: wd.path(`${name}.out`) },
         );
         procs.push(p);
@@ -293,7 +300,16 @@ describe(`crash: ${KILLS} SIGKILLs of workers in the middle of multi-day syncs (
         timeoutMs: 30_000,
         what: 'the recovered sync to finish',
       });
-      await sleep(2_000);
+      // The chain that sync started recomputes the backfill's days; wait until none of them is
+      // behind its facts (the ticks that go on re-read only today and yesterday).
+      const yesterday = addDays(today, -1);
+      await waitFor(
+        async () => {
+          const behind = await sql<{ n: number }>`select count(*)::int as n from kpi_days where date < ${yesterday}::date and points_version is distinct from facts_version`.execute(soloWh.db);
+          return behind.rows[0]!.n === 0;
+        },
+        { timeoutMs: 60_000, what: 'the recovered chain to recompute the backfill\'s days', everyMs: 250 },
+      ).catch(() => undefined);
       await stopAll([second]);
 
       const recovered = await allKpiValues(soloWh.db);
@@ -312,7 +328,6 @@ describe(`crash: ${KILLS} SIGKILLs of workers in the middle of multi-day syncs (
     } finally {
       await stopAll(procs, 'SIGKILL');
       await soloWh.close();
-      await solo.drop();
     }
   }, 90_000);
 
@@ -322,7 +337,7 @@ describe(`crash: ${KILLS} SIGKILLs of workers in the middle of multi-day syncs (
       secrets,
       files,
       texts: { 'clean-run log': lines.join('') },
-      databases: [clean.url, chaos.url],
+      databases: [clean.url, wh.url],
       redis: [{ url: inject('redisUrl'), prefix }],
     });
     expect(findings).toEqual([]);

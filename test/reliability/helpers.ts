@@ -13,7 +13,7 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { createLogger, type Logger } from '../../src/log.ts';
+import { createLogger, type Logger } from '../../src/core/log.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const WORKER = path.join(ROOT, 'test/reliability/fixtures/worker.ts');
@@ -279,7 +279,8 @@ export async function startDelayProxy(target: string, delayMs: number): Promise<
     req.on('end', () => {
       const timer = setTimeout(() => {
         const fwd = http.request(
-          { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host } },
+          // The Host header is kept, as a transparent proxy keeps it: the API's links then point back through the proxy.
+          { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
           (up) => {
             res.writeHead(up.statusCode ?? 502, up.headers);
             up.pipe(res);
@@ -308,6 +309,8 @@ export async function startDelayProxy(target: string, delayMs: number): Promise<
 export interface ScanTargets {
   /** name → value of every secret the configs of this file resolved from the environment. */
   secrets: Record<string, string>;
+  /** name → further forms to look for exactly as given (a Basic auth header's base64, say). */
+  alsoExact?: Record<string, string[]>;
   /** Log files and captured process output. */
   files?: string[];
   /** Other captured text (in-process log lines, CLI output, error messages), by what it is. */
@@ -323,8 +326,10 @@ export interface ScanResult {
   stats: { files: number; texts: number; rows: number; keys: number; bytes: number };
 }
 
-function forms(value: string): string[] {
-  return [...new Set([value, encodeURIComponent(value), JSON.stringify(value).slice(1, -1)])];
+/** The forms a secret can take on its way out: raw, percent-encoded (either case), form-encoded, JSON-escaped. */
+export function forms(value: string): string[] {
+  const percent = encodeURIComponent(value);
+  return [...new Set([value, percent, percent.replace(/%[0-9A-F]{2}/g, (h) => h.toLowerCase()), new URLSearchParams({ v: value }).toString().slice(2), JSON.stringify(value).slice(1, -1)])];
 }
 
 export async function dumpSchema(url: string): Promise<Array<{ table: string; text: string }>> {
@@ -372,7 +377,7 @@ export async function dumpRedis(url: string, prefix: string): Promise<Array<{ ke
 
 /** Looks for every form of every secret in everything the targets hold. */
 export async function scanForSecrets(targets: ScanTargets): Promise<ScanResult> {
-  const needles = Object.entries(targets.secrets).flatMap(([name, value]) => forms(value).map((f) => ({ name, f })));
+  const needles = Object.entries(targets.secrets).flatMap(([name, value]) => [...forms(value), ...(targets.alsoExact?.[name] ?? [])].map((f) => ({ name, f })));
   const findings: string[] = [];
   const stats = { files: 0, texts: 0, rows: 0, keys: 0, bytes: 0 };
   const look = (where: string, text: string) => {

@@ -2,9 +2,8 @@ import { readFileSync } from 'node:fs';
 import { Queue } from 'bullmq';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { addDays, todayIn } from '../../src/connectors/index.ts';
-import { migrateToLatest, openWarehouse, type Warehouse } from '../../src/warehouse/index.ts';
-import { testDatabaseUrlWithSchema } from '../helpers/warehouse.ts';
+import { addDays, todayIn } from '../../src/core/dates.ts';
+import { testPostgres, type TestPostgres } from '../helpers/warehouse.ts';
 import { expectedFacts } from './fixtures/source.ts';
 import { report, secretScanCase, secretValue, sleep, spawnWorker, waitFor, workDir, type Proc } from './helpers.ts';
 
@@ -25,17 +24,14 @@ describe(`load: ${CONNECTORS} connectors every 5 minutes on one worker process (
   const wd = workDir('load');
   const prefix = `${inject('redisPrefix')}-load`;
   const secrets = { slack: `http://127.0.0.1:9/services/T0LOAD/B0LOAD/${secretValue('hook')}`, dashboard: secretValue('dash') };
-  let db: Awaited<ReturnType<typeof testDatabaseUrlWithSchema>>;
-  let wh: Warehouse;
+  let wh: TestPostgres;
   let worker: Proc;
   let queues: Queue[];
   const names = Array.from({ length: CONNECTORS }, (_, i) => `load-${String(i).padStart(3, '0')}`);
   const start = addDays(todayIn('UTC'), -1);
 
   beforeAll(async () => {
-    db = await testDatabaseUrlWithSchema();
-    wh = await openWarehouse({ url: db.url, poolSize: 2 });
-    await migrateToLatest(wh.db);
+    wh = await testPostgres();
     const yaml = [
       'reporting: { currency: EUR }',
       `redis: { prefix: ${prefix} }`,
@@ -49,7 +45,7 @@ describe(`load: ${CONNECTORS} connectors every 5 minutes on one worker process (
     worker = spawnWorker(
       file,
       {
-        DATABASE_URL: db.url,
+        DATABASE_URL: wh.url,
         REDIS_URL: inject('redisUrl'),
         SOURCE: JSON.stringify({ flipTodayMs: FLIP_MS, spreadFlips: true }),
         LOG_FILE: wd.path('worker.log'),
@@ -68,7 +64,6 @@ describe(`load: ${CONNECTORS} connectors every 5 minutes on one worker process (
     if (worker?.alive()) worker.child.kill('SIGKILL');
     await Promise.all((queues ?? []).map((q) => q.close()));
     await wh?.close();
-    await db?.drop();
     wd.cleanup();
   });
 
@@ -97,7 +92,7 @@ describe(`load: ${CONNECTORS} connectors every 5 minutes on one worker process (
         const { n } = (await sql<{ n: number }>`select count(distinct connector)::int as n from sync_runs where status = 'succeeded'`.execute(wh.db)).rows[0]!;
         const d = await depth();
         return n === CONNECTORS && d.recompute.waiting + d.recompute.active + d.evaluate.waiting + d.evaluate.active === 0;
-      }, { timeoutMs: 150_000, what: 'every connector to finish its first sync and chain', everyMs: 250 });
+      }, { timeoutMs: 400_000, what: 'every connector to finish its first sync and chain', everyMs: 250 });
       const warmupMs = Date.now() - t0;
 
       // The measured stretch starts at the next tick.
@@ -204,14 +199,14 @@ describe(`load: ${CONNECTORS} connectors every 5 minutes on one worker process (
       const facts = await wh.db.selectFrom('metric_facts').select(['connector', 'date', 'campaign', 'value']).where('date', '<', today).orderBy('connector').orderBy('date').orderBy('campaign').execute();
       expect(facts.map((f) => `${f.connector} ${f.date} ${f.campaign} ${f.value}`)).toEqual(names.flatMap((n) => expectedFacts(n, { from: start, to: addDays(today, -1) })));
     },
-    TICKS * EVERY_MS + 200_000,
+    TICKS * EVERY_MS + 450_000,
   );
 
   it('leaves no configured secret in the worker logs, the database or Redis', async () => {
     const findings = await secretScanCase('the load run', {
       secrets,
       files: [wd.path('worker.log'), wd.path('worker.out')],
-      databases: [db.url],
+      databases: [wh.url],
       redis: [{ url: inject('redisUrl'), prefix }],
     });
     expect(findings).toEqual([]);

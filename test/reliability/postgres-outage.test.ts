@@ -1,12 +1,12 @@
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startApp, type App } from '../../src/app.ts';
-import { configChecks } from '../../src/checks.ts';
+import { configChecks } from '../../src/config-checks.ts';
 import { parseConfig } from '../../src/config/index.ts';
-import { addDays, todayIn } from '../../src/connectors/index.ts';
+import { addDays, todayIn } from '../../src/core/dates.ts';
 import { recompute } from '../../src/metrics/index.ts';
-import { migrateToLatest, openWarehouse, type Warehouse } from '../../src/warehouse/index.ts';
-import { testDatabaseUrlWithSchema } from '../helpers/warehouse.ts';
+import { openWarehouse, type Warehouse } from '../../src/warehouse/index.ts';
+import { testPostgres, type TestPostgres } from '../helpers/warehouse.ts';
 import { chaosSource, expectedFacts } from './fixtures/source.ts';
 import { capturedLogger, kpiValues, report, scriptedFacts, scriptedYaml, secretScanCase, secretValue, sleep, startSlackReceiver, startTcpProxy, waitFor, workDir, type SlackReceiver, type TcpProxy } from './helpers.ts';
 
@@ -19,9 +19,8 @@ describe('Postgres unreachable for 30 s (the full length) while syncs run', () =
   const { log, lines } = capturedLogger('info');
   const secrets = { slack: `http://127.0.0.1:9/services/T0PG/B0PG/${secretValue('hook')}` };
   let hook: SlackReceiver;
-  let db: Awaited<ReturnType<typeof testDatabaseUrlWithSchema>>;
   let proxy: TcpProxy;
-  let direct: Warehouse;
+  let direct: TestPostgres;
   let proxied: Warehouse;
   let app: App | undefined;
   const start = addDays(todayIn('UTC'), -29);
@@ -29,12 +28,10 @@ describe('Postgres unreachable for 30 s (the full length) while syncs run', () =
   beforeAll(async () => {
     hook = await startSlackReceiver();
     secrets.slack = hook.url(`/services/T0PG/B0PG/${secretValue('hook')}`);
-    db = await testDatabaseUrlWithSchema();
-    direct = await openWarehouse({ url: db.url, poolSize: 2 });
-    await migrateToLatest(direct.db);
+    direct = await testPostgres();
     const pgUrl = new URL(inject('databaseUrl'));
     proxy = await startTcpProxy({ host: pgUrl.hostname, port: Number(pgUrl.port || 5432) });
-    const via = new URL(db.url);
+    const via = new URL(direct.url);
     via.port = String(proxy.port);
     proxied = await openWarehouse({ url: via.toString(), poolSize: 4 });
   });
@@ -44,7 +41,6 @@ describe('Postgres unreachable for 30 s (the full length) while syncs run', () =
     await proxied?.close();
     await proxy?.close();
     await direct?.close();
-    await db?.drop();
     await hook?.close();
     wd.cleanup();
   });
@@ -153,7 +149,7 @@ describe('Postgres unreachable for 30 s (the full length) while syncs run', () =
     const findings = await secretScanCase('the Postgres outage run', {
       secrets,
       texts: { 'service log': lines.join(''), 'Slack payloads': hook.posts.join('\n') },
-      databases: [db.url],
+      databases: [direct.url],
       redis: [{ url: inject('redisUrl'), prefix }],
     });
     expect(findings).toEqual([]);

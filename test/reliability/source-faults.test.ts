@@ -2,14 +2,15 @@ import type { Job } from 'bullmq';
 import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startApp, type App } from '../../src/app.ts';
-import { configChecks } from '../../src/checks.ts';
+import { configChecks } from '../../src/config-checks.ts';
 import { parseConfig, type Config } from '../../src/config/index.ts';
-import { createGoogleAdsConnector } from '../../src/connectors/google-ads/index.ts';
-import { addDays, connectorFor, connectorRegistry, runSync, todayIn, type AnyConnector } from '../../src/connectors/index.ts';
+import { createGoogleAdsConnector } from '../../src/connectors/google-ads/connector.ts';
+import { addDays, todayIn } from '../../src/core/dates.ts';
+import { connectorFor, connectorRegistry, runSync, type AnyConnector } from '../../src/connectors/index.ts';
 import { enqueueBackfill } from '../../src/jobs/index.ts';
 import { createDataset, startSandbox, type Fault, type FakeServer, type Sandbox } from '../../src/sandbox/index.ts';
-import { migrateToLatest, openWarehouse, type Database, type Warehouse } from '../../src/warehouse/index.ts';
-import { testDatabaseUrlWithSchema } from '../helpers/warehouse.ts';
+import type { Database } from '../../src/warehouse/index.ts';
+import { testPostgres, type TestPostgres } from '../helpers/warehouse.ts';
 import { capturedLogger, report, secretScanCase, secretValue, startSlackReceiver, waitFor, workDir, type SlackReceiver } from './helpers.ts';
 
 const DAYS = 14;
@@ -117,9 +118,8 @@ describe('source faults from the fakes, through the queue pipeline (real Redis, 
   const secrets: Record<string, string> = {};
   let hook: SlackReceiver;
   let sb: Sandbox;
-  let clean: Awaited<ReturnType<typeof testDatabaseUrlWithSchema>>;
-  let live: Awaited<ReturnType<typeof testDatabaseUrlWithSchema>>;
-  let wh: Warehouse;
+  let clean: TestPostgres;
+  let wh: TestPostgres;
   let config: Config;
   let app: App;
   const cleanFacts = new Map<string, Map<string, string>>();
@@ -157,19 +157,14 @@ describe('source faults from the fakes, through the queue pipeline (real Redis, 
     config = parseConfig(configYaml(sb, start, prefix), wd.file('kpi.yaml', configYaml(sb, start, prefix)), { env, checks: configChecks });
 
     // The clean baseline: every connector synced once without faults.
-    clean = await testDatabaseUrlWithSchema();
-    const cleanWh = await openWarehouse({ url: clean.url, poolSize: 2 });
-    await migrateToLatest(cleanWh.db);
+    clean = await testPostgres();
     for (const c of config.connectors) {
-      const res = await runSync({ db: cleanWh.db, connector: await connectorFor(c.type), config: c, log, window: { from: start, to: today } });
+      const res = await runSync({ db: clean.db, connector: await connectorFor(c.type), config: c, log, window: { from: start, to: today } });
       expect(res.run.status, `${c.name}: ${res.run.error}`).toBe('succeeded');
-      cleanFacts.set(c.name, await factsByDay(cleanWh.db, c.name));
+      cleanFacts.set(c.name, await factsByDay(clean.db, c.name));
     }
-    await cleanWh.close();
 
-    live = await testDatabaseUrlWithSchema();
-    wh = await openWarehouse({ url: live.url, poolSize: 4 });
-    await migrateToLatest(wh.db);
+    wh = await testPostgres({ poolSize: 4 });
     app = await startApp({
       config,
       warehouse: wh,
@@ -184,8 +179,7 @@ describe('source faults from the fakes, through the queue pipeline (real Redis, 
   afterAll(async () => {
     await app?.stop(2_000);
     await wh?.close();
-    await clean?.drop();
-    await live?.drop();
+    await clean?.close();
     await sb?.close();
     await hook?.close();
     wd.cleanup();
@@ -270,7 +264,7 @@ describe('source faults from the fakes, through the queue pipeline (real Redis, 
     const findings = await secretScanCase('the source-fault runs', {
       secrets,
       texts: { 'service log': lines.join(''), 'Slack payloads': hook.posts.join('\n') },
-      databases: [clean.url, live.url],
+      databases: [clean.url, wh.url],
       redis: [{ url: inject('redisUrl'), prefix }],
     });
     expect(findings).toEqual([]);

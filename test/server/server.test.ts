@@ -2,17 +2,18 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer as createNetServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createPipelineHandlers, type MetricsEngine } from '../../src/app.ts';
+import { createPipelineHandlers, startApp, type MetricsEngine } from '../../src/app.ts';
 import { parseConfig } from '../../src/config/index.ts';
 import { openQueues, defaultTuning, enqueueBackfill, type PipelineQueues } from '../../src/jobs/index.ts';
 import { createPipelineMetrics, createServer, evictionPolicy } from '../../src/server/index.ts';
 import { openWarehouse, type Warehouse } from '../../src/warehouse/index.ts';
+import { connects, outsideAddress } from '../helpers/net.ts';
 import { testWarehouse, testDatabaseUrlWithSchema } from '../helpers/warehouse.ts';
 import { scriptedConnector } from '../jobs/fixtures/scripted.ts';
 import { configYaml, defaultStart, memoryLog, today, waitFor } from '../jobs/helpers.ts';
 
 const { log } = memoryLog();
-const noMetrics: MetricsEngine = { recompute: async () => {}, evaluateGoals: async () => {} };
+const noMetrics: MetricsEngine = { recompute: async () => {}, recordGoals: async () => {} };
 
 async function freePort(): Promise<number> {
   const server = createNetServer();
@@ -67,7 +68,7 @@ describe('HTTP surface', () => {
       expect(body.status).toBe('not ready');
       expect(body.problems).toHaveLength(2);
       expect(body.problems[0]).toMatch(/^pending migrations: 001-facts-and-runs, .* \(run kpi migrate\)$/);
-      expect(body.problems[1]).toMatch(/^redis unreachable: /);
+      expect(body.problems[1]).toBe('redis unreachable');
       await app.close();
     } finally {
       gone.disconnect();
@@ -76,14 +77,91 @@ describe('HTTP surface', () => {
     }
   });
 
-  it('/readyz is 503 when the database is down', async () => {
-    const down = await openWarehouse({ url: `postgres://postgres@127.0.0.1:${await freePort()}/nowhere`, poolSize: 1 });
-    const app = await createServer({ db: down.db, metrics: createPipelineMetrics({ db: down.db }) });
-    const res = await app.inject({ url: '/readyz' });
-    expect(res.statusCode).toBe(503);
-    expect(res.json().problems).toEqual([expect.stringMatching(/^database unreachable: /)]);
-    await app.close();
-    await down.close();
+  it('/readyz is 503 when the database is down, with a fixed reason: the host, port, user, database and password are only in the log, once', async () => {
+    const port = await freePort();
+    const down = await openWarehouse({ url: `postgres://kpi_reader:pw-s3cret-4471@127.0.0.1:${port}/warehouse_prod`, poolSize: 1 });
+    const logged = memoryLog();
+    const app = await createServer({ db: down.db, metrics: createPipelineMetrics({ db: down.db }), log: logged.log });
+    try {
+      const res = await app.inject({ url: '/readyz' });
+      expect(res.statusCode).toBe(503);
+      expect(res.body).toBe(JSON.stringify({ status: 'not ready', ready: false, checks: { database: { ok: false, detail: 'database unreachable' } }, problems: ['database unreachable'] }));
+      for (const leak of ['kpi_reader', 'pw-s3cret', '127.0.0.1', String(port), 'warehouse_prod', 'ECONNREFUSED']) expect(res.body).not.toContain(leak);
+
+      const again = await app.inject({ url: '/readyz' });
+      expect(again.body).toBe(res.body);
+      const lines = logged.lines.map((l) => JSON.parse(l) as { level: number; msg: string; check: string; reason: string; err: string });
+      expect(lines.map(({ level, msg, check, reason }) => ({ level, msg, check, reason }))).toEqual([{ level: 40, msg: 'readiness check failed', check: 'database', reason: 'database unreachable' }]);
+      expect(lines[0]!.err).toContain(`ECONNREFUSED 127.0.0.1:${port}`);
+      expect(logged.lines.join('')).not.toContain('pw-s3cret');
+    } finally {
+      await app.close();
+      await down.close();
+    }
+  });
+
+  it('/metrics asks for the dashboard credentials when protectMetrics is set, with the dashboard (queue mode) or without it (embedded)', async () => {
+    const basic = (u: string, p: string) => ({ authorization: `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}` });
+    const withDashboard = await createServer({ db: wh.db, metrics: createPipelineMetrics({ db: wh.db }), queues, dashboard: { user: 'ops', password: 'correct-horse', protectMetrics: true } });
+    try {
+      expect((await withDashboard.inject({ url: '/metrics' })).statusCode).toBe(401);
+      expect((await withDashboard.inject({ url: '/metrics', headers: basic('ops', 'correct-horse') })).statusCode).toBe(200);
+      expect((await withDashboard.inject({ url: '/admin/queues' })).statusCode).toBe(401);
+      expect((await withDashboard.inject({ url: '/admin/queues', headers: basic('ops', 'correct-horse') })).statusCode).toBe(200);
+    } finally {
+      await withDashboard.close();
+    }
+    const guarded = await createServer({ db: wh.db, metrics: createPipelineMetrics({ db: wh.db }), dashboard: { user: 'ops', password: 'correct-horse', protectMetrics: true } });
+    try {
+      const bare = await guarded.inject({ url: '/metrics' });
+      expect(bare.statusCode).toBe(401);
+      expect(bare.headers['www-authenticate']).toBe('Basic realm="kpi-pipeline", charset="UTF-8"');
+      expect(bare.body).not.toContain('kpi_sync_runs_total');
+      expect((await guarded.inject({ url: '/metrics', headers: basic('ops', 'wrong-password') })).statusCode).toBe(401);
+      const scraped = await guarded.inject({ url: '/metrics', headers: basic('ops', 'correct-horse') });
+      expect(scraped.statusCode).toBe(200);
+      expect(scraped.body).toContain('# TYPE kpi_sync_runs_total counter');
+      // The probes stay open for the orchestrator.
+      expect((await guarded.inject({ url: '/healthz' })).statusCode).toBe(200);
+      expect((await guarded.inject({ url: '/readyz' })).statusCode).toBe(200);
+    } finally {
+      await guarded.close();
+    }
+    const open = await createServer({ db: wh.db, metrics: createPipelineMetrics({ db: wh.db }), dashboard: { user: 'ops', password: 'correct-horse' } });
+    expect((await open.inject({ url: '/metrics' })).statusCode).toBe(200);
+    await open.close();
+  });
+
+  it('server.dashboard.protectMetrics in the config guards /metrics of a started app', async () => {
+    const yaml = configYaml({ connectors: [] }).replace(/^server:\n  port: 0$/m, 'server: { port: 0, dashboard: { user: ops, password: correct-horse, protectMetrics: true } }');
+    const app = await startApp({ config: parseConfig(yaml, 'kpi.yaml', { env: {} }), warehouse: wh, env: {}, log, http: { port: 0 }, background: false, metrics: noMetrics });
+    try {
+      const url = `http://127.0.0.1:${app.port}/metrics`;
+      expect((await fetch(url)).status).toBe(401);
+      expect((await fetch(url, { headers: { authorization: `Basic ${Buffer.from('ops:correct-horse').toString('base64')}` } })).status).toBe(200);
+    } finally {
+      await app.stop(0);
+    }
+  });
+
+  const outside = outsideAddress();
+
+  it(`listens on 127.0.0.1 unless server.host says otherwise${outside ? ` (checked from ${outside})` : ''}`, async () => {
+    for (const [extra, address, reachableFromOutside] of [
+      ['', '127.0.0.1', false],
+      ['server: { port: 0, host: 0.0.0.0 }', '0.0.0.0', true],
+    ] as const) {
+      const yaml = configYaml({ connectors: [] }).replace(/^server:\n  port: 0$/m, '') + `\n${extra}\n`;
+      const config = parseConfig(yaml, 'kpi.yaml', { env: {} });
+      const app = await startApp({ config, warehouse: wh, env: {}, log, http: { port: 0 }, background: false, metrics: noMetrics });
+      try {
+        expect(app.server!.server.address()).toMatchObject({ address, family: 'IPv4' });
+        expect(await connects('127.0.0.1', app.port!)).toBe(true);
+        if (outside) expect(await connects(outside, app.port!)).toBe(reachableFromOutside);
+      } finally {
+        await app.stop(0);
+      }
+    }
   });
 
   describe('with a Redis that may evict keys', () => {

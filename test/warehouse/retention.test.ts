@@ -3,10 +3,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrateToLatest, openWarehouse, pruneHistory, type Database, type SyncRunStatus, type Warehouse } from '../../src/warehouse/index.ts';
+import { pruneHistory, type Database, type SyncRunStatus, type Warehouse } from '../../src/warehouse/index.ts';
 import type { OutboxStatus } from '../../src/warehouse/tables.ts';
 import { runCli } from '../helpers/cli.ts';
-import { testDatabaseUrlWithSchema, testWarehouse, warehouseKinds } from '../helpers/warehouse.ts';
+import { testPostgres, testWarehouse, warehouseKinds, type TestPostgres } from '../helpers/warehouse.ts';
+import { inUnitTier } from '../helpers/tier.ts';
 
 const DAY = 86_400_000;
 const NOW = new Date('2026-06-30T12:00:00Z');
@@ -49,7 +50,7 @@ async function seed(db: Kysely<Database>): Promise<Record<string, string[]>> {
   await outbox('repeat', 'pending', 150);
   await outbox('firing-2', 'sent', 5);
   for (const [start, status] of [['2026-01-05', 'sent'], ['2026-02-02', 'failed'], ['2026-06-22', 'sent']] as const) {
-    await db.insertInto('digest_sends').values({ grain: 'week', period_start: start, channel: 'ops', status }).execute();
+    await db.insertInto('digest_sends').values({ report: 'digest', grain: 'week', period_start: start, channel: 'ops', status }).execute();
   }
   for (const [days, comment] of [[100, 'expired long ago'], [-5, 'still active']] as const) {
     await db.insertInto('alert_silences').values({ matchers: JSON.stringify([]), starts_at: ago(days + 10), ends_at: ago(days), comment }).execute();
@@ -100,28 +101,25 @@ describe.each(warehouseKinds)('history retention on %s', (kind) => {
   });
 });
 
-describe('kpi prune', () => {
+describe.skipIf(inUnitTier)('kpi prune', () => {
   let dir: string;
-  let db: { url: string; drop(): Promise<void> };
+  let wh: TestPostgres;
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'kpi-prune-'));
-    db = await testDatabaseUrlWithSchema();
-    const wh = await openWarehouse({ url: db.url, poolSize: 2 });
-    await migrateToLatest(wh.db);
+    wh = await testPostgres();
     await seed(wh.db);
     // The CLI prunes against the real clock: move everything seeded back by its distance to now.
     const shift = `${Math.round((Date.now() - NOW.getTime()) / 1000)} seconds`;
     await sql`update sync_runs set started_at = started_at + ${shift}::interval, finished_at = finished_at + ${shift}::interval`.execute(wh.db);
     await sql`update quarantine set created_at = created_at + ${shift}::interval`.execute(wh.db);
-    await wh.close();
     writeFileSync(path.join(dir, 'kpi.yaml'), 'retention: { syncRuns: 180d, quarantine: 20d }\n');
   });
   afterAll(async () => {
-    await db.drop();
+    await wh.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const kpi = (argv: string[]) => runCli(argv, { env: { DATABASE_URL: db.url }, cwd: dir });
+  const kpi = (argv: string[]) => runCli(argv, { env: { DATABASE_URL: wh.url }, cwd: dir });
   const row = (out: string, name: string) => out.split('\n').find((l) => l.includes(name))?.split('│').map((c) => c.trim()).filter(Boolean);
 
   it('counts with --dry-run and deletes nothing, then deletes with the configured retention', async () => {

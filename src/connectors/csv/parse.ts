@@ -1,6 +1,6 @@
 import { parse } from 'csv-parse/sync';
 import { DateTime } from 'luxon';
-import { ConfigError } from '../../errors.ts';
+import { ConfigError } from '../../core/errors.ts';
 import type { CsvConfig } from './config.ts';
 import type { SourceFile } from './files.ts';
 
@@ -50,32 +50,37 @@ function checkColumns(config: CsvConfig, file: SourceFile, header: string[]): vo
 export function parseFile(config: CsvConfig, file: SourceFile): CsvRecord[] {
   const out: CsvRecord[] = [];
   let header: string[] | null = null;
+  // The line each record ended on, in record order: where a quarantined line is to be found.
+  const lines: number[] = [];
   const rows = parse(file.text, {
     delimiter: config.delimiter,
     bom: true,
     relax_column_count: true,
     skip_empty_lines: true,
     skip_records_with_error: true,
-    info: true,
+    on_record: (record, context) => {
+      lines.push(context.lines);
+      return record;
+    },
     on_skip: (err) => {
-      const lines = (err as unknown as { lines?: number } | undefined)?.lines ?? 0;
-      out.push({ file: file.path, line: lines, date: null, fields: {}, malformed: err?.message ?? 'unreadable line' });
+      out.push({ file: file.path, line: typeof err?.lines === 'number' ? err.lines : 0, date: null, fields: {}, malformed: err?.message ?? 'unreadable line' });
       return undefined;
     },
-  }) as unknown as Array<{ record: string[]; info: { lines: number } }>;
-  for (const { record, info } of rows) {
+  });
+  for (const [index, record] of rows.entries()) {
+    const line = lines[index]!;
     if (!header) {
       header = record.map((h) => h.trim());
       checkColumns(config, file, header);
       continue;
     }
     if (record.length !== header.length) {
-      out.push({ file: file.path, line: info.lines, date: null, fields: {}, malformed: `expected ${header.length} fields, found ${record.length}` });
+      out.push({ file: file.path, line, date: null, fields: {}, malformed: `expected ${header.length} fields, found ${record.length}` });
       continue;
     }
     const fields: Record<string, string> = {};
     header.forEach((h, i) => (fields[h] = record[i] ?? ''));
-    out.push({ file: file.path, line: info.lines, date: parseDate(fields[config.date.column] ?? '', config.date.format), fields });
+    out.push({ file: file.path, line, date: parseDate(fields[config.date.column] ?? '', config.date.format), fields });
   }
   if (!header) throw new ConfigError(`connector "${config.name}": ${file.path} is empty (expected a header line)`);
   return out;

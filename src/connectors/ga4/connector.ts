@@ -1,17 +1,19 @@
 import { analyticsdata, type analyticsdata_v1beta } from '@googleapis/analyticsdata';
 import { IANAZone } from 'luxon';
-import type { Connector, DateWindow, OpenContext, ReadContext, SourceReader, StreamInfo } from '../shared/connector.ts';
-import { createGoogleAuth } from '../shared/google-auth.ts';
-import type { RetryPolicy, Sleep } from '../shared/http/index.ts';
-import type { Ga4Config } from './config.ts';
-import { abortableSleep, callGoogle, type GoogleCallOptions } from '../shared/google-call.ts';
+import { defineConnector, type OpenContext, type ReadContext, type SourceReader } from '../shared/connector.ts';
+import type { DateRange } from '../../core/dates.ts';
+import { sharedGoogleAuth } from '../shared/google-auth.ts';
+import { sleep as abortableSleep, type RetryPolicy, type Sleep } from '../../core/resilience/index.ts';
+import { ga4ConfigSchema, type Ga4Config } from './config.ts';
+import { callGoogle, type GoogleCallOptions } from '../shared/google-call.ts';
+import { paginate } from '../shared/paginate.ts';
+import { discoverGa4 } from './discover.ts';
 import { QuotaPacer, type PropertyQuota } from './quota.ts';
+import { recordQuota } from '../../core/request-meter.ts';
 import { ga4RecordSchema, normalizeGa4, reportRequest, rowRecords, type Ga4Record, type ReportResponse } from './report.ts';
 
 const SCOPES = ['https://www.googleapis.com/auth/analytics.readonly'];
 const SERVICE = 'Google Analytics Data API';
-/** A runaway paginator (rowCount that keeps growing) must stop rather than loop forever. */
-const MAX_PAGES = 10_000;
 
 /** Knobs for tests and embedders; production uses the defaults. */
 export interface Ga4Options {
@@ -23,25 +25,27 @@ export interface Ga4Options {
   timeoutMs?: number;
   /** Longest quota wait before the run stops and leaves the rest to the next sync; default 5 min. */
   maxQuotaWaitMs?: number;
+  /** Pages one report may take before it counts as a runaway; default MAX_PAGES. */
+  maxPages?: number;
 }
 
 type Client = analyticsdata_v1beta.Analyticsdata;
 
 function open(config: Ga4Config, ctx: OpenContext, options: Ga4Options): SourceReader<Ga4Record> {
-  const auth = createGoogleAuth(config.auth, SCOPES);
+  const auth = sharedGoogleAuth(config.auth, SCOPES);
   // Without this the library refreshes only by the clock, so a token the server stopped
   // accepting early (rotated, clock skew) would fail the run instead of being refreshed once.
   auth.client.forceRefreshOnFailure = true;
   const client: Client = analyticsdata({
     version: 'v1beta',
-    // googleapis-common pins its own google-auth-library; the client is the same class at runtime.
+    // googleapis-common pins its own copy of google-auth-library, whose classes differ from ours in
+    // private fields only; it calls the client's getRequestHeaders and request, which ours has.
     auth: auth.client as unknown as NonNullable<analyticsdata_v1beta.Options['auth']>,
     ...(config.baseUrl ? { rootUrl: `${config.baseUrl.replace(/\/+$/, '')}/` } : {}),
   });
   const now = options.now ?? Date.now;
   const sleep: Sleep = options.sleep ?? abortableSleep;
   const pacers = new Map<string, QuotaPacer>();
-  const infos = new Map<string, StreamInfo>();
 
   const callOptions = (log: OpenContext['log'], signal: AbortSignal): GoogleCallOptions => ({
     service: SERVICE,
@@ -49,6 +53,8 @@ function open(config: Ga4Config, ctx: OpenContext, options: Ga4Options): SourceR
     signal,
     timeoutMs: options.timeoutMs ?? 60_000,
     retry: options.retry ?? {},
+    connector: config.name,
+    maxResponseMb: config.maxResponseMb,
     sleep,
     now,
     ...(options.random ? { random: options.random } : {}),
@@ -69,8 +75,19 @@ function open(config: Ga4Config, ctx: OpenContext, options: Ga4Options): SourceR
       (o) => client.properties.runReport({ property: `properties/${property}`, requestBody }, o) as Promise<{ data: ReportResponse | string }>,
       callOptions(log, signal),
     );
-    pacer.observe(data.propertyQuota as PropertyQuota | undefined);
+    const quota = data.propertyQuota as PropertyQuota | undefined;
+    pacer.observe(quota);
+    recordQuota('ga4_tokens', quota?.tokensPerHour?.consumed ?? quota?.tokensPerDay?.consumed ?? 0);
     return data;
+  }
+
+  function learnProperty(res: ReportResponse, property: string, read: ReadContext): void {
+    const zone = res.metadata?.timeZone;
+    if (zone && !IANAZone.isValidZone(zone)) read.log.warn({ property, timeZone: zone }, 'GA4 sent a property time zone that is not an IANA zone; keeping the one known');
+    read.learn({
+      ...(res.metadata?.currencyCode !== undefined ? { currency: res.metadata.currencyCode || null } : {}),
+      ...(zone && IANAZone.isValidZone(zone) ? { timeZone: zone } : {}),
+    });
   }
 
   function flagQuality(res: ReportResponse, read: ReadContext): void {
@@ -83,53 +100,38 @@ function open(config: Ga4Config, ctx: OpenContext, options: Ga4Options): SourceR
   return {
     recordSchema: ga4RecordSchema,
     /**
-     * Every runReport response carries the property's currency and time zone; a one-row
-     * report of today is the cheapest way to get them without the Admin API.
+     * Every runReport answer carries the property's currency and time zone (its metadata), so
+     * none is asked for: the stored ones from an earlier sync, or, on a property's first sync,
+     * the connector's timezone until the first page says (ReadContext.learn).
      */
-    async describe(property) {
-      const known = infos.get(property);
-      if (known) return known;
-      const res = await runReport(
-        property,
-        { dateRanges: [{ startDate: 'today', endDate: 'today' }], metrics: [{ name: 'sessions' }], limit: '1', returnPropertyQuota: true },
-        'runReport (property currency and time zone)',
-        ctx.log,
-        ctx.signal,
-      );
-      const zone = res.metadata?.timeZone;
-      const info: StreamInfo = {
-        currency: res.metadata?.currencyCode || null,
-        timeZone: zone && IANAZone.isValidZone(zone) ? zone : config.timezone,
-      };
-      if (info.timeZone !== zone) ctx.log.warn({ property, timeZone: zone ?? null }, 'GA4 sent no usable property time zone; using the connector timezone');
-      infos.set(property, info);
-      return info;
+    describe(_property, known) {
+      return Promise.resolve(known ?? { currency: null, timeZone: config.timezone, provisional: true });
     },
-    async *read(property, window: DateWindow, read) {
-      let offset = 0;
-      for (let page = 0; page < MAX_PAGES; page++) {
+    read(property, window: DateRange, read) {
+      return paginate({ connector: config.name, what: `GA4 report for property ${property}`, maxPages: options.maxPages }, 0, async (offset) => {
         const res = await runReport(property, reportRequest(window, offset, config.pageSize), `runReport offset ${offset}`, read.log, read.signal);
         flagQuality(res, read);
-        const records = rowRecords(res);
-        if (records.length > 0) yield records;
-        offset += records.length;
+        learnProperty(res, property, read);
+        const items = rowRecords(res);
+        const next = offset + items.length;
         // proto3 leaves rowCount out when it is 0.
-        if (records.length === 0 || offset >= (res.rowCount ?? 0)) return;
-      }
-      throw new Error(`GA4 report for property ${property} did not end after ${MAX_PAGES} pages`);
+        return { items, next: items.length === 0 || next >= (res.rowCount ?? 0) ? undefined : next };
+      });
     },
     normalize: (record, _property, info) => normalizeGa4(record, info),
   };
 }
 
-export function createGa4Connector(options: Ga4Options = {}): Connector<Ga4Config, Ga4Record> {
-  return {
+export function createGa4Connector(options: Ga4Options = {}) {
+  return defineConnector({
     type: 'ga4',
+    configSchema: ga4ConfigSchema,
     // GA4 keeps processing a day for 24–48 hours.
-    defaultLookbackDays: () => 3,
+    defaultLookbackDays: 3,
     streams: (config) => config.propertyIds,
     open: (config, ctx) => open(config, ctx, options),
-  };
+    discover: discoverGa4,
+  });
 }
 
 export const ga4Connector = createGa4Connector();

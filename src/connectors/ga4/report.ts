@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { channelFromGa4Group } from '../../metrics/vocabulary.ts';
-import type { DateWindow, FactValue, StreamInfo } from '../shared/connector.ts';
+import { channelFromGa4Group } from '../../core/vocabulary.ts';
+import type { Fact, StreamInfo } from '../shared/connector.ts';
+import type { DateRange } from '../../core/dates.ts';
 
 /** The GA4 metrics we read, and the base metric each becomes. */
 export const METRICS = [
@@ -23,7 +24,7 @@ export const DIMENSIONS = ['date', 'sessionDefaultChannelGroup', 'sessionCampaig
  */
 const NO_CAMPAIGN = new Set(['(not set)', '(organic)', '(direct)', '(referral)', '(none)', '(data not available)']);
 
-export function reportRequest(window: DateWindow, offset: number, limit: number) {
+export function reportRequest(window: DateRange, offset: number, limit: number) {
   return {
     dateRanges: [{ startDate: window.from, endDate: window.to }],
     dimensions: DIMENSIONS.map((name) => ({ name })),
@@ -87,7 +88,7 @@ export const ga4RecordSchema = z.object({
 
 export type Ga4Record = z.infer<typeof ga4RecordSchema>;
 
-export function normalizeGa4(r: Ga4Record, info: StreamInfo): FactValue[] {
+export function normalizeGa4(r: Ga4Record, info: StreamInfo): Fact[] {
   const date = `${r.date.slice(0, 4)}-${r.date.slice(4, 6)}-${r.date.slice(6, 8)}`;
   const channel = channelFromGa4Group(r.sessionDefaultChannelGroup);
   const campaign = NO_CAMPAIGN.has(r.sessionCampaignName) ? '' : r.sessionCampaignName;

@@ -1,5 +1,5 @@
-import type { Classification, ResponseInfo } from '../shared/http/index.ts';
-import { parseRetryAfter } from '../shared/http/index.ts';
+import type { Classification, ResponseInfo } from '../../core/http/index.ts';
+import { parseRetryAfter } from '../../core/resilience/index.ts';
 
 /**
  * Google Ads reports what went wrong in GoogleAdsFailure details:
@@ -40,6 +40,12 @@ function durationMs(text: string | undefined): number | undefined {
 
 const describe = (f: { message: string; errors: AdsError[] }): string =>
   f.errors.length > 0 ? f.errors.map((e) => `${e.message || f.message} (${e.category}.${e.code})`).join('; ') : f.message;
+
+/** The failure's own messages and codes ("The developer token is not valid. (authenticationError.DEVELOPER_TOKEN_INVALID)"), unscrubbed. */
+export function adsFailureMessage(data: unknown): string | undefined {
+  const failure = adsFailure(data);
+  return failure ? describe(failure) : undefined;
+}
 
 /** OAuth token problems that a fresh access token fixes; the HTTP layer refreshes once on these. */
 const REFRESHABLE = new Set(['OAUTH_TOKEN_EXPIRED', 'OAUTH_TOKEN_INVALID', 'OAUTH_TOKEN_REVOKED', 'OAUTH_TOKEN_DISABLED', 'OAUTH_TOKEN_HEADER_INVALID']);

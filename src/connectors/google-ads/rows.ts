@@ -1,11 +1,16 @@
 import { z } from 'zod';
-import { channelFromAdNetwork } from '../../metrics/vocabulary.ts';
-import { factValue, type DateWindow, type FactValue, type StreamInfo } from '../shared/connector.ts';
+import { channelFromAdNetwork } from '../../core/vocabulary.ts';
+import { fact, type Fact, type StreamInfo } from '../shared/connector.ts';
+import type { DateRange } from '../../core/dates.ts';
 
-/** Ordered by date so the stream hands days over in order; the window bounds the rows. */
-export function reportQuery(window: DateWindow): string {
+/**
+ * Ordered by date so the stream hands days over in order; the window bounds the rows. The
+ * customer's currency and zone ride along on every row (any campaign carries its customer's
+ * attributes), so no sync after a customer's first asks for them separately.
+ */
+export function reportQuery(window: DateRange): string {
   return [
-    'SELECT campaign.id, campaign.name, segments.date, segments.ad_network_type,',
+    'SELECT customer.currency_code, customer.time_zone, campaign.id, campaign.name, segments.date, segments.ad_network_type,',
     'metrics.impressions, metrics.clicks, metrics.cost_micros, metrics.conversions, metrics.conversions_value',
     'FROM campaign',
     `WHERE segments.date BETWEEN '${window.from}' AND '${window.to}'`,
@@ -46,16 +51,18 @@ export const adsRowSchema = z.object({
 
 export type AdsRow = z.infer<typeof adsRowSchema>;
 
-export function normalizeAdsRow(r: AdsRow, info: StreamInfo): FactValue[] {
+export function normalizeAdsRow(r: AdsRow, info: StreamInfo): Fact[] {
   const date = r.segments.date;
   const campaign = r.campaign.name;
+  // campaign.id is selected, so it is always there; a campaign is keyed by it, its name can change.
+  const id = r.campaign.id ?? '';
   const channel = channelFromAdNetwork(r.segments.adNetworkType);
   const m = r.metrics;
   return [
-    factValue(date, campaign, channel, 'impressions', m.impressions, null),
-    factValue(date, campaign, channel, 'clicks', m.clicks, null),
-    factValue(date, campaign, channel, 'spend', m.costMicros / 1e6, info.currency),
-    factValue(date, campaign, channel, 'conversions', m.conversions, null),
-    factValue(date, campaign, channel, 'conversion_value', m.conversionsValue, info.currency),
+    fact(date, campaign, channel, 'impressions', m.impressions, null, id),
+    fact(date, campaign, channel, 'clicks', m.clicks, null, id),
+    fact(date, campaign, channel, 'spend', m.costMicros / 1e6, info.currency, id),
+    fact(date, campaign, channel, 'conversions', m.conversions, null, id),
+    fact(date, campaign, channel, 'conversion_value', m.conversionsValue, info.currency, id),
   ];
 }

@@ -1,12 +1,8 @@
-import { z } from 'zod';
-import { baseConnectorFields } from '../shared/config.ts';
+import type { z } from 'zod';
+import { configSchemaOf, parseDefinition, type SourceConfig } from '../declarative/config.ts';
+import { mailchimpSource } from '../sources/mailchimp.ts';
 
-export const mailchimpConfigSchema = z.strictObject({
-  ...baseConnectorFields,
-  type: z.literal('mailchimp'),
-  /** Mailchimp keys end in the datacenter, e.g. "…-us6". */
-  apiKey: z.string().regex(/-[a-z]+\d+$/, 'expected a Mailchimp API key ending in its datacenter, e.g. "…-us6"'),
-  account: z.string().min(1).default('mailchimp'),
-});
+/** Mailchimp is a source definition (src/connectors/sources/mailchimp.ts); its config schema comes from it. */
+export type MailchimpConfig = SourceConfig & { type: 'mailchimp'; apiKey: string; account: string };
 
-export type MailchimpConfig = z.infer<typeof mailchimpConfigSchema>;
+export const mailchimpConfigSchema = configSchemaOf(parseDefinition(mailchimpSource, '"mailchimp"')) as unknown as z.ZodType<MailchimpConfig>;

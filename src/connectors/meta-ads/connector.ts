@@ -1,22 +1,25 @@
 import { createHmac } from 'node:crypto';
 import { IANAZone } from 'luxon';
 import { z } from 'zod';
-import { isConfigError, TransientError } from '../../errors.ts';
-import { registerSecret } from '../../secrets.ts';
-import { abortableSleep } from '../shared/google-call.ts';
-import type { Connector, DateWindow, OpenContext, ReadContext, SourceReader, StreamInfo } from '../shared/connector.ts';
-import { addDays, daysOf } from '../shared/dates.ts';
-import { createHttpClient, type HttpMethod, type RetryPolicy, type Sleep } from '../shared/http/index.ts';
-import type { MetaAdsConfig } from './config.ts';
+import { isConfigError, TransientError } from '../../core/errors.ts';
+import { registerSecret } from '../../core/secrets.ts';
+import { defineConnector, type OpenContext, type ReadContext, type SourceReader, type StreamInfo } from '../shared/connector.ts';
+import { paginate } from '../shared/paginate.ts';
+import type { DateRange } from '../../core/dates.ts';
+import { addDays, dateTextOf, daysOf } from '../../core/dates.ts';
+import { createHttpClient, type HttpMethod } from '../../core/http/index.ts';
+import { backoffDelay, sleep as abortableSleep, type RetryPolicy, type Sleep } from '../../core/resilience/index.ts';
+import { metaAdsConfigSchema, type MetaAdsConfig } from './config.ts';
+import { discoverMetaAds } from './discover.ts';
 import { classifyMeta, graphError, isTooMuchData } from './errors.ts';
 import { insightParams, insightSchema, normalizeInsight, type Insight } from './insights.ts';
-import { UsageThrottle } from './usage.ts';
+import { parseUsage, UsageThrottle } from './usage.ts';
+import { recordQuota } from '../../core/request-meter.ts';
 
 const BASE_URL = 'https://graph.facebook.com';
 const PAGE_SIZE = 500;
-const MAX_PAGES = 10_000;
-const POLL_FIRST_MS = 1_000;
-const POLL_MAX_MS = 30_000;
+/** Report-run status polls: 1 s, growing by half each time to 30 s; no jitter, as nothing failed. */
+const POLL = { baseDelayMs: 1_000, maxDelayMs: 30_000, factor: 1.5, jitter: 0 };
 /** A report run still not done after this long is retried by a later sync. */
 const POLL_GIVE_UP_MS = 30 * 60_000;
 
@@ -29,6 +32,8 @@ export interface MetaAdsOptions {
   timeoutMs?: number;
   /** Longest usage back-off before the run stops; default 5 min. */
   maxUsageWaitMs?: number;
+  /** Pages one listing may take before it counts as a runaway; default MAX_PAGES. */
+  maxPages?: number;
 }
 
 /** Meta asked for less data (error 1) or its report run failed: a smaller window may work. */
@@ -45,12 +50,12 @@ interface Page {
 
 type Mode = 'sync' | 'async';
 
-function halves(w: DateWindow): [DateWindow, DateWindow] {
+function halves(w: DateRange): [DateRange, DateRange] {
   const mid = addDays(w.from, Math.floor((daysOf(w).length - 1) / 2));
   return [{ from: w.from, to: mid }, { from: addDays(mid, 1), to: w.to }];
 }
 
-const dateOf = (row: unknown): string => String((row as { date_start?: unknown } | null)?.date_start ?? '');
+const dateOf = (row: unknown): string => dateTextOf((row as { date_start?: unknown } | null)?.date_start);
 
 function open(config: MetaAdsConfig, ctx: OpenContext, options: MetaAdsOptions): SourceReader<Insight> {
   registerSecret(config.accessToken);
@@ -67,6 +72,7 @@ function open(config: MetaAdsConfig, ctx: OpenContext, options: MetaAdsOptions):
     name: config.name,
     baseURL: `${(config.baseUrl ?? BASE_URL).replace(/\/+$/, '')}/${config.apiVersion}`,
     concurrency: config.concurrency ?? 4,
+    maxResponseMb: config.maxResponseMb,
     timeoutMs: options.timeoutMs ?? 120_000,
     logger: ctx.log,
     signal: ctx.signal,
@@ -75,7 +81,7 @@ function open(config: MetaAdsConfig, ctx: OpenContext, options: MetaAdsOptions):
     ...(options.random ? { random: options.random } : {}),
   });
   const infos = new Map<string, StreamInfo>();
-  const modeFor = (w: DateWindow): Mode => (daysOf(w).length > config.asyncAfterDays ? 'async' : 'sync');
+  const modeFor = (w: DateRange): Mode => (daysOf(w).length > config.asyncAfterDays ? 'async' : 'sync');
 
   /** One Graph call, after any usage back-off; the access token goes as a query parameter. */
   async function call(method: HttpMethod, path: string, query: Record<string, string>, signal: AbortSignal, body?: URLSearchParams): Promise<unknown> {
@@ -90,6 +96,8 @@ function open(config: MetaAdsConfig, ctx: OpenContext, options: MetaAdsOptions):
         signal,
         classify: (r) => {
           throttle.observe(r.headers);
+          const usage = parseUsage(r.headers);
+          if (usage) recordQuota('meta_usage_pct', usage.pct);
           const e = graphError(r.data);
           if (e && isTooMuchData(e)) tooMuch = true;
           return classifyMeta(r, () => throttle.regainMs());
@@ -102,30 +110,29 @@ function open(config: MetaAdsConfig, ctx: OpenContext, options: MetaAdsOptions):
     }
   }
 
-  async function* pages(path: string, params: Record<string, string>, signal: AbortSignal): AsyncGenerator<unknown[]> {
-    let after: string | undefined;
-    for (let n = 0; n < MAX_PAGES; n++) {
+  function pages(path: string, params: Record<string, string>, signal: AbortSignal): AsyncGenerator<unknown[]> {
+    // An empty cursor asks for the first page.
+    return paginate({ connector: config.name, what: `Meta paging of ${path}`, maxPages: options.maxPages }, '', async (after) => {
       const body = (await call('GET', path, { ...params, limit: String(PAGE_SIZE), ...(after ? { after } : {}) }, signal)) as Page;
       if (!Array.isArray(body?.data)) throw new TransientError(`Meta answered ${path} without a data list`);
-      if (body.data.length > 0) yield body.data;
-      after = body.paging?.cursors?.after;
+      const cursor = body.paging?.cursors?.after;
       // The last page has no `next`, whatever its cursors say.
-      if (!body.paging?.next || !after || body.data.length === 0) return;
-    }
-    throw new Error(`Meta paging of ${path} did not end after ${MAX_PAGES} pages`);
+      return { items: body.data, next: !body.paging?.next || !cursor || body.data.length === 0 ? undefined : cursor };
+    });
   }
 
   /** Async report run: start it, poll with backoff until it is done, then page through it. */
-  async function* asyncPages(account: string, window: DateWindow, read: ReadContext): AsyncGenerator<unknown[]> {
+  async function* asyncPages(account: string, window: DateRange, read: ReadContext): AsyncGenerator<unknown[]> {
     const started = reportRunSchema.safeParse(await call('POST', `/${account}/insights`, {}, read.signal, new URLSearchParams(insightParams(window))));
     if (!started.success) throw new TransientError(`Meta did not return a report_run_id for ${account} ${window.from}..${window.to}`);
     const id = started.data.report_run_id;
-    for (let waited = 0, delay = POLL_FIRST_MS; ; delay = Math.min(POLL_MAX_MS, Math.round(delay * 1.5))) {
+    for (let waited = 0, poll = 1; ; poll++) {
       const status = runStatusSchema.safeParse(await call('GET', `/${id}`, { fields: 'async_status,async_percent_completion' }, read.signal));
       const s = status.success ? status.data.async_status : 'unknown';
       if (s === 'Job Completed') break;
       if (s === 'Job Failed' || s === 'Job Skipped') throw new TooMuchData(`report run ${id} ended with "${s}"`);
       if (waited >= POLL_GIVE_UP_MS) throw new TransientError(`Meta report run ${id} was still "${s}" after ${Math.round(waited / 60_000)} min`);
+      const delay = backoffDelay(poll, POLL);
       await sleep(delay, read.signal);
       waited += delay;
     }
@@ -137,7 +144,7 @@ function open(config: MetaAdsConfig, ctx: OpenContext, options: MetaAdsOptions):
    * for time_increment rows). When Meta wants less data the window is halved, and a single
    * day falls back to an async run, which is meant for heavy reports.
    */
-  async function* readWindow(account: string, window: DateWindow, mode: Mode, read: ReadContext): AsyncGenerator<unknown[]> {
+  async function* readWindow(account: string, window: DateRange, mode: Mode, read: ReadContext): AsyncGenerator<unknown[]> {
     const rows: unknown[] = [];
     try {
       const source = mode === 'async' ? asyncPages(account, window, read) : pages(`/${account}/insights`, insightParams(window), read.signal);
@@ -163,35 +170,51 @@ function open(config: MetaAdsConfig, ctx: OpenContext, options: MetaAdsOptions):
 
   return {
     recordSchema: insightSchema,
-    async describe(account) {
-      const known = infos.get(account);
+    /** The stored currency and zone; the account is asked (one small request) only on its first sync. */
+    async describe(account, stored) {
+      const known = stored ?? infos.get(account);
       if (known) return known;
       const parsed = accountSchema.safeParse(await call('GET', `/${account}`, { fields: 'currency,timezone_name' }, ctx.signal));
       const zone = parsed.success ? parsed.data.timezone_name : undefined;
       const info: StreamInfo = {
         currency: parsed.success ? parsed.data.currency : null,
         timeZone: zone && IANAZone.isValidZone(zone) ? zone : config.timezone,
+        // A guessed zone is not kept: the next sync asks again.
+        ...(zone && IANAZone.isValidZone(zone) ? {} : { provisional: true }),
       };
       if (info.timeZone !== zone) ctx.log.warn({ account }, 'Meta sent no usable ad account time zone; using the connector timezone');
       infos.set(account, info);
       return info;
     },
-    read: (account, window, read) => readWindow(account, window, modeFor(window), read),
+    async *read(account, window, read) {
+      let learnt = false;
+      for await (const rows of readWindow(account, window, modeFor(window), read)) {
+        // Each insight carries the account's currency (account_currency): kept current for the next syncs.
+        const currency = learnt ? undefined : (rows[0] as { account_currency?: unknown } | undefined)?.account_currency;
+        if (typeof currency === 'string' && currency.length >= 3) {
+          read.learn({ currency });
+          learnt = true;
+        }
+        yield rows;
+      }
+    },
     normalize: (insight, _account, info) => normalizeInsight(insight, info, config),
   };
 }
 
-export function createMetaAdsConnector(options: MetaAdsOptions = {}): Connector<MetaAdsConfig, Insight> {
-  return {
+export function createMetaAdsConnector(options: MetaAdsOptions = {}) {
+  return defineConnector({
     type: 'meta_ads',
+    configSchema: metaAdsConfigSchema,
     // Meta restates insights for up to 28 days: conversions land on the day of the click
     // for as long as the account's attribution window (up to 28-day click on older setups),
     // and late deduplication corrects spend and reach. lookbackDays: 7 fits the default
     // 7-day-click window when a 28-day re-read is too slow.
-    defaultLookbackDays: () => 28,
+    defaultLookbackDays: 28,
     streams: (config) => config.adAccountIds,
     open: (config, ctx) => open(config, ctx, options),
-  };
+    discover: discoverMetaAds,
+  });
 }
 
 export const metaAdsConnector = createMetaAdsConnector();

@@ -1,4 +1,4 @@
-import type { Classification, ResponseInfo } from '../shared/http/index.ts';
+import type { Classification, ResponseInfo } from '../../core/http/index.ts';
 
 /** Graph API errors: {error: {message, type, code, error_subcode, is_transient}}, often with HTTP 400 or 500. */
 export interface GraphError {

@@ -1,12 +1,13 @@
 import { z } from 'zod';
-import { DataError } from '../../errors.ts';
-import { factValue, type DateWindow, type FactValue, type StreamInfo } from '../shared/connector.ts';
+import { DataError } from '../../core/errors.ts';
+import { fact, type Fact, type StreamInfo } from '../shared/connector.ts';
+import type { DateRange } from '../../core/dates.ts';
 import type { MetaAdsConfig } from './config.ts';
 
-export const INSIGHT_FIELDS = ['campaign_id', 'campaign_name', 'impressions', 'reach', 'clicks', 'spend', 'actions', 'action_values', 'date_start', 'date_stop'];
+export const INSIGHT_FIELDS = ['account_currency', 'campaign_id', 'campaign_name', 'impressions', 'reach', 'clicks', 'spend', 'actions', 'action_values', 'date_start', 'date_stop'];
 
 /** The insights query for one window: one row per campaign and day. */
-export function insightParams(window: DateWindow): Record<string, string> {
+export function insightParams(window: DateRange): Record<string, string> {
   return {
     level: 'campaign',
     time_increment: '1',
@@ -42,21 +43,23 @@ function sumOf(list: Insight['actions'], types: readonly string[]): number {
   return list.filter((a) => types.includes(a.action_type)).reduce((s, a) => s + a.value, 0);
 }
 
-export function normalizeInsight(r: Insight, info: StreamInfo, config: Pick<MetaAdsConfig, 'actions' | 'actionValues'>): FactValue[] {
+export function normalizeInsight(r: Insight, info: StreamInfo, config: Pick<MetaAdsConfig, 'actions' | 'actionValues'>): Fact[] {
   if (r.date_start !== r.date_stop) throw new DataError(`insight covers ${r.date_start}..${r.date_stop}; expected one day (time_increment=1)`);
   const date = r.date_start;
   const campaign = r.campaign_name;
-  const out: FactValue[] = [
-    factValue(date, campaign, 'paid_social', 'impressions', r.impressions, null),
+  // campaign_id is asked for (INSIGHT_FIELDS): the campaign is keyed by it, its name can change.
+  const id = r.campaign_id ?? '';
+  const out: Fact[] = [
+    fact(date, campaign, 'paid_social', 'impressions', r.impressions, null, id),
     // Reach counts people per day; summed over days it is an upper bound (see the vocabulary).
-    factValue(date, campaign, 'paid_social', 'reach', r.reach, null),
-    factValue(date, campaign, 'paid_social', 'clicks', r.clicks, null),
-    factValue(date, campaign, 'paid_social', 'spend', r.spend, info.currency),
+    fact(date, campaign, 'paid_social', 'reach', r.reach, null, id),
+    fact(date, campaign, 'paid_social', 'clicks', r.clicks, null, id),
+    fact(date, campaign, 'paid_social', 'spend', r.spend, info.currency, id),
   ];
-  for (const [metric, types] of Object.entries(config.actions)) out.push(factValue(date, campaign, 'paid_social', metric, sumOf(r.actions, types), null));
+  for (const [metric, types] of Object.entries(config.actions)) out.push(fact(date, campaign, 'paid_social', metric, sumOf(r.actions, types), null, id));
   for (const [metric, types] of Object.entries(config.actionValues)) {
     // Rounded so that 0.1 + 0.2 does not reach the warehouse as 0.30000000000000004.
-    out.push(factValue(date, campaign, 'paid_social', metric, Math.round(sumOf(r.action_values, types) * 1e6) / 1e6, info.currency));
+    out.push(fact(date, campaign, 'paid_social', metric, Math.round(sumOf(r.action_values, types) * 1e6) / 1e6, info.currency, id));
   }
   return out;
 }

@@ -1,6 +1,6 @@
-import { TransientError } from '../../errors.ts';
-import type { Logger } from '../../log.ts';
-import type { Sleep } from '../shared/http/index.ts';
+import { TransientError } from '../../core/errors.ts';
+import type { Logger } from '../../core/log.ts';
+import type { Sleep } from '../../core/resilience/index.ts';
 
 /**
  * Meta throttles by usage percentages it reports in response headers, and blocks an app or

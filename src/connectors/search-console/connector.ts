@@ -1,18 +1,20 @@
 import { searchconsole, type searchconsole_v1 } from '@googleapis/searchconsole';
-import type { Logger } from '../../log.ts';
-import { abortableSleep, callGoogle, type GaxiosCallOptions, type GoogleCallOptions } from '../shared/google-call.ts';
-import type { Connector, DateWindow, OpenContext, SourceReader } from '../shared/connector.ts';
-import { addDays, daysOf, minDate } from '../shared/dates.ts';
-import { createGoogleAuth } from '../shared/google-auth.ts';
-import type { RetryPolicy, Sleep } from '../shared/http/index.ts';
-import type { SearchConsoleConfig } from './config.ts';
+import type { Logger } from '../../core/log.ts';
+import { callGoogle, type GaxiosCallOptions, type GoogleCallOptions } from '../shared/google-call.ts';
+import { defineConnector, type OpenContext, type SourceReader } from '../shared/connector.ts';
+import type { DateRange } from '../../core/dates.ts';
+import { addDays, daysOf, minDate } from '../../core/dates.ts';
+import { sharedGoogleAuth } from '../shared/google-auth.ts';
+import { sleep as abortableSleep, type RetryPolicy, type Sleep } from '../../core/resilience/index.ts';
+import { paginate } from '../shared/paginate.ts';
+import { searchConsoleConfigSchema, type SearchConsoleConfig } from './config.ts';
+import { discoverSearchConsole } from './discover.ts';
 import { normalizeSearch, rowRecord, searchRecordSchema, type SearchRecord } from './rows.ts';
 
 const SCOPES = ['https://www.googleapis.com/auth/webmasters.readonly'];
 const SERVICE = 'Search Console API';
 /** Search Console reports every site's days in Pacific Time, whatever the site's audience. */
 const SEARCH_CONSOLE_ZONE = 'America/Los_Angeles';
-const MAX_PAGES_PER_DAY = 1_000;
 
 export interface SearchConsoleOptions {
   sleep?: Sleep;
@@ -20,6 +22,8 @@ export interface SearchConsoleOptions {
   retry?: Partial<RetryPolicy>;
   /** Per request; default 60 s. */
   timeoutMs?: number;
+  /** Pages one day may take before it counts as a runaway; default MAX_PAGES. */
+  maxPages?: number;
 }
 
 type Client = searchconsole_v1.Searchconsole;
@@ -27,11 +31,12 @@ type QueryBody = searchconsole_v1.Schema$SearchAnalyticsQueryRequest;
 type QueryResponse = searchconsole_v1.Schema$SearchAnalyticsQueryResponse;
 
 function open(config: SearchConsoleConfig, ctx: OpenContext, options: SearchConsoleOptions): SourceReader<SearchRecord> {
-  const auth = createGoogleAuth(config.auth, SCOPES);
+  const auth = sharedGoogleAuth(config.auth, SCOPES);
   // As for GA4: refresh once on a 401 even when the clock says the token is still good.
   auth.client.forceRefreshOnFailure = true;
   const client: Client = searchconsole({
     version: 'v1',
+    // As for GA4: googleapis-common's own copy of google-auth-library, the same calls.
     auth: auth.client as unknown as NonNullable<searchconsole_v1.Options['auth']>,
     ...(config.baseUrl ? { rootUrl: `${config.baseUrl.replace(/\/+$/, '')}/` } : {}),
   });
@@ -43,6 +48,8 @@ function open(config: SearchConsoleConfig, ctx: OpenContext, options: SearchCons
       signal,
       timeoutMs: options.timeoutMs ?? 60_000,
       retry: options.retry ?? {},
+      connector: config.name,
+      maxResponseMb: config.maxResponseMb,
       sleep: options.sleep ?? abortableSleep,
       ...(options.random ? { random: options.random } : {}),
     };
@@ -82,11 +89,9 @@ function open(config: SearchConsoleConfig, ctx: OpenContext, options: SearchCons
       return { from: proposed.from, to: minDate(proposed.to, last) };
     },
     /** Rows come sorted by clicks, so each day is its own query and days come out in order. */
-    async *read(siteUrl, window: DateWindow, read) {
+    async *read(siteUrl, window: DateRange, read) {
       for (const day of daysOf(window)) {
-        let startRow = 0;
-        for (let page = 0; ; page++) {
-          if (page >= MAX_PAGES_PER_DAY) throw new Error(`Search Console paging for ${siteUrl} on ${day} did not end after ${MAX_PAGES_PER_DAY} pages`);
+        yield* paginate({ connector: config.name, what: `Search Console rows of ${siteUrl} on ${day}`, maxPages: options.maxPages }, 0, async (startRow) => {
           const res = await query(
             siteUrl,
             { startDate: day, endDate: day, dimensions: ['date', 'query', 'page'], type: 'web', dataState: config.dataState, rowLimit: config.rowLimit, startRow },
@@ -95,25 +100,25 @@ function open(config: SearchConsoleConfig, ctx: OpenContext, options: SearchCons
             read.signal,
           );
           const rows = res.rows ?? [];
-          if (rows.length > 0) yield rows.map(rowRecord);
-          startRow += rows.length;
           // The API caps rowLimit at 25,000, so a short page is the last one.
-          if (rows.length < config.rowLimit) break;
-        }
+          return { items: rows.map(rowRecord), next: rows.length < config.rowLimit ? undefined : startRow + rows.length };
+        });
       }
     },
     normalize: (record) => normalizeSearch(record, config.dimension),
   };
 }
 
-export function createSearchConsoleConnector(options: SearchConsoleOptions = {}): Connector<SearchConsoleConfig, SearchRecord> {
-  return {
+export function createSearchConsoleConnector(options: SearchConsoleOptions = {}) {
+  return defineConnector({
     type: 'search_console',
+    configSchema: searchConsoleConfigSchema,
     // Final data settles within about three days; fresh ('all') data changes until then.
-    defaultLookbackDays: () => 3,
+    defaultLookbackDays: 3,
     streams: (config) => config.siteUrls,
     open: (config, ctx) => open(config, ctx, options),
-  };
+    discover: discoverSearchConsole,
+  });
 }
 
 export const searchConsoleConnector = createSearchConsoleConnector();

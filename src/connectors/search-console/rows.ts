@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { factValue, type FactValue } from '../shared/connector.ts';
+import { fact, type Fact } from '../shared/connector.ts';
 
 /** One searchAnalytics row of a date × query × page report, keyed by name for the schema and quarantine. */
 export function rowRecord(row: { keys?: unknown; clicks?: unknown; impressions?: unknown; position?: unknown }): Record<string, unknown> {
@@ -24,12 +24,12 @@ export type SearchRecord = z.infer<typeof searchRecordSchema>;
  * Position is an average per row, so it is stored as position × impressions: summed over
  * pages, days or queries and divided by summed impressions it gives the right average.
  */
-export function normalizeSearch(r: SearchRecord, dimension: 'query' | 'page'): FactValue[] {
+export function normalizeSearch(r: SearchRecord, dimension: 'query' | 'page'): Fact[] {
   const campaign = r[dimension];
   return [
-    factValue(r.date, campaign, 'organic_search', 'search_clicks', r.clicks, null),
-    factValue(r.date, campaign, 'organic_search', 'search_impressions', r.impressions, null),
+    fact(r.date, campaign, 'organic_search', 'search_clicks', r.clicks, null),
+    fact(r.date, campaign, 'organic_search', 'search_impressions', r.impressions, null),
     // Rounded so float noise (6.53 × 2400 = 15672.000000000002) does not reach the warehouse.
-    factValue(r.date, campaign, 'organic_search', 'search_position_sum', Math.round(r.position * r.impressions * 1e6) / 1e6, null),
+    fact(r.date, campaign, 'organic_search', 'search_position_sum', Math.round(r.position * r.impressions * 1e6) / 1e6, null),
   ];
 }

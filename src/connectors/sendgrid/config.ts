@@ -1,13 +1,8 @@
-import { z } from 'zod';
-import { baseConnectorFields } from '../shared/config.ts';
+import type { z } from 'zod';
+import { configSchemaOf, parseDefinition, type SourceConfig } from '../declarative/config.ts';
+import { sendgridSource } from '../sources/sendgrid.ts';
 
-export const sendgridConfigSchema = z.strictObject({
-  ...baseConnectorFields,
-  type: z.literal('sendgrid'),
-  apiKey: z.string().min(1),
-  account: z.string().min(1).default('sendgrid'),
-  /** When set, stats are read per category and the category becomes the campaign. */
-  categories: z.array(z.string().min(1)).optional(),
-});
+/** SendGrid is a source definition (src/connectors/sources/sendgrid.ts); its config schema comes from it. */
+export const sendgridConfigSchema = configSchemaOf(parseDefinition(sendgridSource, '"sendgrid"')) as unknown as z.ZodType<SendgridConfig>;
 
-export type SendgridConfig = z.infer<typeof sendgridConfigSchema>;
+export type SendgridConfig = SourceConfig & { type: 'sendgrid'; apiKey: string; account: string; categories?: string[] | undefined };

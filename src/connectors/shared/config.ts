@@ -1,52 +1,44 @@
 import { z } from 'zod';
-import { CronExpressionParser } from 'cron-parser';
-import { IANAZone } from 'luxon';
+import { cronExpression, httpUrl, isoDate, slug, timeZone } from '../../core/schema.ts';
+import { DEFAULT_MAX_RESPONSE_MB, MAX_RESPONSE_MB } from '../../core/http/body.ts';
 
-export const slug = z
-  .string()
-  .regex(/^[a-z][a-z0-9_-]{0,62}$/, 'expected a lower-case name of letters, digits, "-" or "_", starting with a letter');
-
-export const isoDate = z
-  .string()
-  .regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date as YYYY-MM-DD')
-  .refine((s) => !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) && new Date(`${s}T00:00:00Z`).toISOString().startsWith(s), 'not a real calendar date');
-
-export const timeZone = z
-  .string()
-  .refine((tz) => IANAZone.isValidZone(tz), { error: (issue) => `"${String(issue.input)}" is not an IANA time zone (e.g. Europe/Berlin, America/New_York, UTC)` });
-
-/** Accepted by both BullMQ's scheduler (cron-parser) and the embedded runner (node-cron). */
-export const cronExpression = z.string().superRefine((expr, ctx) => {
-  const fields = expr.trim().split(/\s+/);
-  if (fields.length !== 5 && fields.length !== 6) {
-    ctx.addIssue({ code: 'custom', message: `expected a cron expression of 5 fields (minute hour day month weekday), got "${expr}"` });
-    return;
-  }
-  try {
-    CronExpressionParser.parse(expr, { strict: false });
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: `invalid cron expression "${expr}": ${(err as Error).message}` });
-  }
-});
-
-export const httpUrl = z.string().url('expected an http(s) URL').refine((u) => /^https?:\/\//.test(u), 'expected an http(s) URL');
+// Each field's description is its line in the README's configuration reference (npm run docs:config).
 
 /** Fields every connector has, whatever its source. */
 export const baseConnectorFields = {
-  name: slug,
+  name: slug.describe('lower-case id of this connector, unique in the file; facts, runs and alerts name it'),
   type: z.string(),
-  enabled: z.boolean().default(true),
-  schedule: cronExpression.default('0 * * * *'),
-  /** Time zone of the schedule; the source's reporting dates come from the account's own zone. */
-  timezone: timeZone.default('UTC'),
-  /** Days re-pulled before the checkpoint on every sync, because sources restate recent days. */
-  lookbackDays: z.number().int().min(0).max(365).optional(),
-  /** First day of the initial backfill. */
-  startDate: isoDate.optional(),
-  /** Overrides the API's base URL (sandbox, tests, proxies). */
-  baseUrl: httpUrl.optional(),
-  /** Hours without a successful sync before the data counts as stale. */
-  freshnessHours: z.number().positive().default(26),
-  /** Concurrent requests this connector may make to its source. */
-  concurrency: z.number().int().min(1).max(50).optional(),
+  label: z.string().min(1).max(80).optional().describe('the name messages show for it ("Google Ads", "Shop"); the type\'s product name, or its name when there are several of the type, when left out'),
+  enabled: z.boolean().default(true).describe('`false` keeps the connector in the file but never syncs it'),
+  schedule: cronExpression.default('0 * * * *').describe('when it syncs: cron of 5 fields (minute hour day month weekday), or 6 with seconds, read in `timezone`'),
+  timezone: timeZone.default('UTC').describe("zone of the schedule (and of dates for csv and http_json); the other sources' reporting dates come from the account's own zone"),
+  lookbackDays: z.number().int().min(0).max(365).optional().describe('days re-read before the checkpoint on every sync, because sources restate recent days; default per type (GA4, Search Console, http_json 3, Google Ads its conversionWindowDays, Meta 28, email 30, csv 0)'),
+  startDate: isoDate.optional().describe('first day of the first backfill; default 30 days ago'),
+  baseUrl: httpUrl.optional().describe("overrides the API's base URL (sandbox, tests, proxies)"),
+  freshnessHours: z.number().positive().default(26).describe('hours without a successful sync before its data counts as stale (the freshness alert rule)'),
+  concurrency: z.number().int().min(1).max(50).optional().describe('requests (accounts, properties, customers) read at once; default 2, 4 for Google Ads, Meta and Mailchimp'),
+  maxDeleteShare: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(0.5)
+    .describe("most of a day's stored rows a new answer may drop before the day is held instead of applied (an empty answer drops them all); `1` applies every answer"),
+  settlingDays: z
+    .number()
+    .int()
+    .min(0)
+    .max(30)
+    .optional()
+    .describe("days after which the source's numbers for a day are final: a day is complete (alerts, goals and reports judge it) only once older; default per type (GA4 1, Search Console 2, others 0)"),
 };
+
+/** Fields of the connectors that talk to their source through the shared HTTP client. */
+export const httpConnectorFields = {
+  maxResponseMb: z
+    .number()
+    .positive()
+    .max(MAX_RESPONSE_MB, `at most ${MAX_RESPONSE_MB}: Node cannot hold a larger response as text`)
+    .optional()
+    .describe(`largest response body accepted, in MB after decompression; default ${DEFAULT_MAX_RESPONSE_MB}. A larger one is stopped as it arrives and fails the sync as a configuration error`),
+};
+

@@ -1,12 +1,16 @@
+import { createHash } from 'node:crypto';
 import { gaxios, JWT, OAuth2Client } from 'google-auth-library';
-import { ConfigError, TransientError } from '../../errors.ts';
-import { registerSecret } from '../../secrets.ts';
-import type { AuthProvider } from './http/index.ts';
+import { ConfigError, TransientError } from '../../core/errors.ts';
+import { registerExpiringSecret, registerSecret } from '../../core/secrets.ts';
+import type { AuthProvider } from '../../core/http/index.ts';
+import { cappedFetch } from '../../core/http/body.ts';
 import type { GoogleAuthConfig } from './google-auth-config.ts';
 
 const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
 /** Refresh this long before expiry, so a long page loop never sends an expired token. */
 const EAGER_REFRESH_MS = 5 * 60_000;
+/** What Google's access tokens last, for one whose answer gave no expiry. */
+const TOKEN_LIFETIME_MS = 60 * 60_000;
 
 export interface GoogleAuth {
   /** For googleapis clients, which refresh by themselves and retry once on 401. */
@@ -36,12 +40,41 @@ function parseKey(keyJson: string): ServiceAccountKey {
   return key as ServiceAccountKey;
 }
 
+/** What a token request may take, whole, unless the connector says otherwise. */
+const DEFAULT_TOKEN_TIMEOUT_MS = 30_000;
+/** A token answer is a few hundred bytes; a megabyte is not a token endpoint talking. */
+const MAX_TOKEN_ANSWER_BYTES = 1024 * 1024;
+
+/** A token answer that did not come whole: too slow, or too long. */
+class UnreadableTokenAnswer extends Error {}
+
 /**
- * gtoken posts service-account assertions to a fixed Google URL; a transporter that rewrites
- * it lets the same code run against a sandbox or a proxy.
+ * Token requests get the bounds the API requests have: gaxios has none by default, so a token
+ * endpoint answering a byte at a time, or without end, held the sync (and its claim on the
+ * connector) for ever, or filled the memory. The deadline covers the whole exchange (the
+ * capped fetch reads the body before it returns).
  */
-function transporterFor(tokenUrl: string): InstanceType<typeof gaxios.Gaxios> {
-  const transporter = new gaxios.Gaxios();
+function boundedFetch(timeoutMs: number): typeof fetch {
+  const capped = cappedFetch(MAX_TOKEN_ANSWER_BYTES, () => new UnreadableTokenAnswer('the answer was larger than 1 MB'));
+  return async (input, init) => {
+    try {
+      return await capped(input, init);
+    } catch (err) {
+      const reason: unknown = init?.signal?.reason;
+      if (init?.signal?.aborted && reason instanceof Error && reason.name === 'TimeoutError') throw new UnreadableTokenAnswer(`no whole answer within ${timeoutMs} ms`);
+      throw err;
+    }
+  };
+}
+
+/**
+ * The transporter of token requests, bounded (boundedFetch). gtoken posts service-account
+ * assertions to a fixed Google URL; with `tokenUrl` it is rewritten, so the same code runs
+ * against a sandbox or a proxy.
+ */
+export function transporterFor(timeoutMs: number, tokenUrl?: string): InstanceType<typeof gaxios.Gaxios> {
+  const transporter = new gaxios.Gaxios({ timeout: timeoutMs, fetchImplementation: boundedFetch(timeoutMs) });
+  if (!tokenUrl) return transporter;
   transporter.interceptors.request.add({
     resolved: async (options) => {
       if (String(options.url) === GOOGLE_TOKEN_URL) options.url = new URL(tokenUrl);
@@ -53,7 +86,9 @@ function transporterFor(tokenUrl: string): InstanceType<typeof gaxios.Gaxios> {
 
 /** Turns token endpoint failures into our error kinds, without their bodies' secrets. */
 function tokenError(err: unknown): Error {
-  const e = err as { response?: { status?: number; data?: { error?: string; error_description?: string } }; code?: string; message?: string };
+  const e = err as { response?: { status?: number; data?: { error?: string; error_description?: string } }; code?: string; message?: string; cause?: unknown };
+  const unreadable = err instanceof UnreadableTokenAnswer ? err : e.cause instanceof UnreadableTokenAnswer ? e.cause : undefined;
+  if (unreadable) return new TransientError(`could not get a Google access token (${unreadable.message})`);
   const status = e.response?.status;
   const reason = e.response?.data?.error;
   if (reason === 'invalid_grant' || reason === 'invalid_client' || reason === 'unauthorized_client' || status === 400 || status === 401 || status === 403) {
@@ -62,10 +97,12 @@ function tokenError(err: unknown): Error {
   return new TransientError(`could not get a Google access token (${status ? `HTTP ${status}` : (e.code ?? 'network error')})`);
 }
 
-export function createGoogleAuth(config: GoogleAuthConfig, scopes: string[]): GoogleAuth {
+export function createGoogleAuth(config: GoogleAuthConfig, scopes: string[], options: { timeoutMs?: number } = {}): GoogleAuth {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TOKEN_TIMEOUT_MS;
   let client: OAuth2Client;
   if (config.type === 'oauth') {
     client = new OAuth2Client({
+      transporter: transporterFor(timeoutMs),
       clientId: config.clientId,
       clientSecret: config.clientSecret,
       eagerRefreshThresholdMillis: EAGER_REFRESH_MS,
@@ -83,12 +120,14 @@ export function createGoogleAuth(config: GoogleAuthConfig, scopes: string[]): Go
       key: key.private_key,
       scopes,
       eagerRefreshThresholdMillis: EAGER_REFRESH_MS,
-      ...(tokenUrl ? { transporter: transporterFor(tokenUrl) } : {}),
+      transporter: transporterFor(timeoutMs, tokenUrl),
     });
   }
 
+  // A new access token every hour and for every sync: scrubbed while it is valid, then forgotten.
+  const registerAccessToken = (token: string, expiresAt: number | null | undefined) => registerExpiringSecret(token, expiresAt ?? Date.now() + TOKEN_LIFETIME_MS);
   client.on('tokens', (tokens) => {
-    if (tokens.access_token) registerSecret(tokens.access_token);
+    if (tokens.access_token) registerAccessToken(tokens.access_token, tokens.expiry_date);
     if (tokens.refresh_token) registerSecret(tokens.refresh_token);
   });
 
@@ -97,7 +136,7 @@ export function createGoogleAuth(config: GoogleAuthConfig, scopes: string[]): Go
       try {
         const { token } = await client.getAccessToken();
         if (!token) throw new ConfigError('Google returned no access token for these credentials');
-        registerSecret(token);
+        registerAccessToken(token, client.credentials.expiry_date);
         return { Authorization: `Bearer ${token}` };
       } catch (err) {
         if (err instanceof ConfigError || err instanceof TransientError) throw err;
@@ -114,3 +153,20 @@ export function createGoogleAuth(config: GoogleAuthConfig, scopes: string[]): Go
 }
 
 export { tokenError as googleTokenError };
+
+const sharedClients = new Map<string, GoogleAuth>();
+
+/**
+ * The process's one client for these credentials, so every connector that uses them (a GA4 and
+ * a Google Ads connector on one refresh token, each sync of either) shares one access token and
+ * asks for a new one only when it is due: an hour's syncs cost one token request, not one each.
+ * A service account's token carries its scopes, so its clients are per key and scopes. Keyed by
+ * a hash: the map never holds the secrets as keys.
+ */
+export function sharedGoogleAuth(config: GoogleAuthConfig, scopes: string[]): GoogleAuth {
+  const identity = config.type === 'oauth' ? ['oauth', config.clientId, config.clientSecret, config.refreshToken, config.tokenUrl ?? ''] : ['jwt', config.keyJson, config.tokenUrl ?? '', ...[...scopes].sort()];
+  const key = createHash('sha256').update(JSON.stringify(identity)).digest('hex');
+  let auth = sharedClients.get(key);
+  if (!auth) sharedClients.set(key, (auth = createGoogleAuth(config, scopes)));
+  return auth;
+}

@@ -1,7 +1,11 @@
-import { ConfigError, isConfigError, isTransientError, TransientError, DataError } from '../../errors.ts';
-import type { Logger } from '../../log.ts';
+import { ConfigError, DataError, errorMessage, isConfigError, isTransientError, TransientError } from '../../core/errors.ts';
+import type { Logger } from '../../core/log.ts';
+import { redactAndCut } from '../../core/secrets.ts';
 import { googleTokenError } from './google-auth.ts';
-import { networkErrorOutcome, parseRetryAfter, realSleep, scrubText, withRetry, type RetryPolicy, type Sleep } from './http/index.ts';
+import { cappedFetch, responseCapBytes, tooLargeMessage } from '../../core/http/body.ts';
+import { scrubbedLine } from '../../core/http/redact.ts';
+import { networkErrorOutcome, scrubText } from '../../core/http/index.ts';
+import { parseRetryAfter, withRetry, type RetryPolicy, type Sleep } from '../../core/resilience/index.ts';
 
 /**
  * Calls through a googleapis client (GA4, Search Console) with the same error kinds and retry
@@ -19,6 +23,9 @@ export interface GoogleCallOptions {
   signal: AbortSignal;
   timeoutMs: number;
   retry: Partial<RetryPolicy>;
+  /** The connector's name and maxResponseMb, for the cap on response bodies (see http/body.ts). */
+  connector?: string;
+  maxResponseMb?: number | undefined;
   sleep?: Sleep;
   random?: () => number;
   now?: () => number;
@@ -29,6 +36,8 @@ export interface GaxiosCallOptions {
   timeout: number;
   signal: AbortSignal;
   retry: false;
+  /** Reads each body under the size cap. */
+  fetchImplementation: typeof fetch;
 }
 
 interface GaxiosLikeError {
@@ -48,9 +57,6 @@ function isGaxiosError(err: unknown): boolean {
   return typeof err === 'object' && err !== null && GAXIOS_ERROR in err;
 }
 
-/** The HTTP layer's sleep, which an abort signal cuts short. */
-export const abortableSleep: Sleep = realSleep;
-
 function headerOf(headers: unknown, name: string): string | undefined {
   if (!headers || typeof headers !== 'object') return undefined;
   const h = headers as { get?: (n: string) => string | null } & Record<string, unknown>;
@@ -64,8 +70,8 @@ function apiMessage(data: unknown): string {
   const error = data && typeof data === 'object' ? (data as { error?: unknown }).error : undefined;
   if (!error || typeof error !== 'object') return '';
   const { status, message } = error as { status?: unknown; message?: unknown };
-  const text = [typeof status === 'string' ? status : '', typeof message === 'string' ? message.replace(/\s+/g, ' ').trim() : ''].filter(Boolean).join(': ');
-  return scrubText(text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE)}…` : text);
+  const text = [typeof status === 'string' ? status : '', typeof message === 'string' ? message : ''].filter(Boolean).join(': ');
+  return redactAndCut(text, MAX_MESSAGE + 1, scrubbedLine);
 }
 
 /** Maps whatever a googleapis call threw to our three kinds; the gaxios error (which holds the request headers) is dropped. */
@@ -73,6 +79,8 @@ export function googleCallError(err: unknown, service: string, what: string, tim
   if (signal.aborted) return signal.reason ?? err;
   if (isConfigError(err) || isTransientError(err) || err instanceof DataError) return err;
   const e = (err ?? {}) as GaxiosLikeError;
+  // gaxios wraps what its fetch threw (a body over the size cap) in an error of its own.
+  if (isConfigError(e.cause)) return e.cause;
   const res = e.response;
   if (res && typeof res.status === 'number') {
     // OAuth errors are {error: "invalid_grant", …}: the token endpoint answered, not the API.
@@ -112,11 +120,13 @@ export function googleCallError(err: unknown, service: string, what: string, tim
  */
 export async function callGoogle<T extends object>(what: string, call: (options: GaxiosCallOptions) => Promise<{ data: T | string }>, o: GoogleCallOptions): Promise<T> {
   const now = o.now ?? Date.now;
+  const limit = responseCapBytes(o.maxResponseMb);
+  const fetchImplementation = cappedFetch(limit, (request) => new ConfigError(tooLargeMessage(o.connector, request, limit)));
   return withRetry(
     async () => {
       let data: T | string;
       try {
-        ({ data } = await call({ timeout: o.timeoutMs, signal: o.signal, retry: false }));
+        ({ data } = await call({ timeout: o.timeoutMs, signal: o.signal, retry: false, fetchImplementation }));
       } catch (err) {
         throw googleCallError(err, o.service, what, o.timeoutMs, o.signal, now);
       }
@@ -131,7 +141,7 @@ export async function callGoogle<T extends object>(what: string, call: (options:
       ...(o.sleep ? { sleep: o.sleep } : {}),
       ...(o.random ? { random: o.random } : {}),
       signal: o.signal,
-      onRetry: ({ retry, delayMs, error }) => o.log.warn({ what, retry, delayMs, reason: error.message }, `retrying ${o.service} request`),
+      onRetry: ({ retry, delayMs, error }) => o.log.warn({ what, retry, delayMs, reason: errorMessage(error) }, `retrying ${o.service} request`),
     },
   );
 }

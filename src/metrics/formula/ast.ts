@@ -5,7 +5,7 @@
 
 export type BinaryOp = '+' | '-' | '*' | '/';
 
-export interface SourcePosition {
+interface SourcePosition {
   /** 0-based offset into the formula text. */
   readonly offset: number;
   /**

@@ -10,7 +10,7 @@ export interface KpiDef {
   formula: string;
 }
 
-export interface FormulaProblem {
+interface FormulaProblem {
   kpi: string;
   /** Column in that KPI's formula, when the problem is at one place in it. */
   column?: number;
@@ -31,7 +31,7 @@ export interface CompiledKpi {
   readonly usesPrevious: number;
 }
 
-export interface CheckResult {
+interface CheckResult {
   /** Only KPIs without problems, in dependency order (a KPI after everything it references). */
   compiled: Map<string, CompiledKpi>;
   problems: FormulaProblem[];

@@ -1,4 +1,4 @@
-import { ConfigError } from '../../errors.ts';
+import { ConfigError } from '../../core/errors.ts';
 import { checkFormulas, type CompiledKpi, type KpiDef } from './checker.ts';
 
 /**

@@ -1,5 +1,5 @@
 /** The functions a formula may call, with how many arguments each takes. */
-export interface FunctionSpec {
+interface FunctionSpec {
   readonly minArgs: number;
   readonly maxArgs: number;
 }

@@ -5,6 +5,15 @@ import * as m003 from './003-source-files.ts';
 import * as m004 from './004-alerts.ts';
 import * as m005 from './005-kpi-points.ts';
 import * as m006 from './006-kpi-days.ts';
+import * as m007 from './007-held-days.ts';
+import * as m008 from './008-notify-failures.ts';
+import * as m009 from './009-stream-state.ts';
+import * as m010 from './010-completeness.ts';
+import * as m011 from './011-campaigns.ts';
+import * as m012 from './012-channel-health.ts';
+import * as m013 from './013-report-sends.ts';
+import * as m014 from './014-bi-views.ts';
+import * as m015 from './015-request-counts.ts';
 
 /**
  * Migrations are imported, not read from a folder at run time, so they work the same from
@@ -17,6 +26,15 @@ const migrations: Record<string, Migration> = {
   '004-alerts': m004,
   '005-kpi-points': m005,
   '006-kpi-days': m006,
+  '007-held-days': m007,
+  '008-notify-failures': m008,
+  '009-stream-state': m009,
+  '010-completeness': m010,
+  '011-campaigns': m011,
+  '012-channel-health': m012,
+  '013-report-sends': m013,
+  '014-bi-views': m014,
+  '015-request-counts': m015,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,7 +1,7 @@
 import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { createHttpClient, HttpConfigError, HttpTransientError, type HttpClientOptions } from '../../../src/connectors/shared/http/index.ts';
-import { ConfigError, isConfigError, isTransientError, TransientError } from '../../../src/errors.ts';
+import { createHttpClient, HttpConfigError, HttpTransientError, type HttpClientOptions } from '../../../src/core/http/index.ts';
+import { ConfigError, isConfigError, isTransientError, TransientError } from '../../../src/core/errors.ts';
 import { closedAfterEach, failure } from '../../helpers/async.ts';
 import { captureLogs } from '../../helpers/logs.ts';
 import { fakeSleep, json, startServer, type TestServer } from './server.ts';

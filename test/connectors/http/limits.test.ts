@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createHttpClient } from '../../../src/connectors/shared/http/index.ts';
-import { createLogger } from '../../../src/log.ts';
+import { createHttpClient } from '../../../src/core/http/index.ts';
+import { createLogger } from '../../../src/core/log.ts';
 import { Writable } from 'node:stream';
 import { closedAfterEach } from '../../helpers/async.ts';
 import { fakeSleep, json, startServer } from './server.ts';

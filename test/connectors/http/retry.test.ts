@@ -1,13 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import {
-  backoffDelay,
-  classifyStatus,
-  networkErrorOutcome,
-  parseRetryAfter,
-  withRetry,
-} from '../../../src/connectors/shared/http/index.ts';
-import { loggablePath } from '../../../src/connectors/shared/http/redact.ts';
-import { ConfigError, TransientError } from '../../../src/errors.ts';
+import { classifyStatus, networkErrorOutcome } from '../../../src/core/http/index.ts';
+import { backoffDelay, parseRetryAfter, withRetry } from '../../../src/core/resilience/index.ts';
+import { loggablePath } from '../../../src/core/http/redact.ts';
+import { ConfigError, TransientError } from '../../../src/core/errors.ts';
 
 describe('retry policy', () => {
   it('parses Retry-After in both forms', () => {

@@ -1,9 +1,9 @@
 import { Writable } from 'node:stream';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHttpClient } from '../../../src/connectors/shared/http/index.ts';
-import { createLogger } from '../../../src/log.ts';
-import { clearSecrets, registerSecret } from '../../../src/secrets.ts';
+import { createHttpClient } from '../../../src/core/http/index.ts';
+import { createLogger } from '../../../src/core/log.ts';
+import { clearSecrets, registerSecret } from '../../../src/core/secrets.ts';
 import { fakeSleep, json, startServer, type TestServer } from './server.ts';
 
 const SECRET = 'fake-meta-token-superSecretToken123';
@@ -64,10 +64,12 @@ describe('secrets never reach logs or errors', () => {
       );
     }
     await http.get(`/ok?access_token=${SECRET}&key=${UNREGISTERED_KEY}`);
-    // A refused connection, with the secret in the absolute URL.
+    // A refused connection, with the secret in the absolute URL (a client of its own: this
+    // one sends nothing to a host other than its baseURL's).
     const closed = await startServer(() => {});
     await closed.close();
-    await http.get(`${closed.url}/gone`, { query }).catch((err: unknown) => errors.push(err));
+    const bare = createHttpClient({ headers: { 'X-Api-Key': SECRET }, retry: { maxRetries: 2 }, sleep: fakeSleep().sleep, logger });
+    await bare.get(`${closed.url}/gone`, { query }).catch((err: unknown) => errors.push(err));
 
     expect(errors).toHaveLength(8);
     expect(lines.length).toBeGreaterThan(20);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../../src/errors.ts';
+import { ConfigError } from '../../../src/core/errors.ts';
 import { checkFormulas, collectRefs, compileFormulas, parseFormula } from '../../../src/metrics/formula/index.ts';
 
 const BASE = new Set(['clicks', 'impressions', 'spend', 'conversions', 'revenue', 'sessions']);

@@ -1,1 +1,0 @@
-export { createGa4Connector, ga4Connector, type Ga4Options } from './connector.ts';

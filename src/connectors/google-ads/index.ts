@@ -1,1 +1,0 @@
-export { createGoogleAdsConnector, googleAdsConnector, type GoogleAdsOptions } from './connector.ts';

@@ -1,1 +1,0 @@
-export { createMetaAdsConnector, metaAdsConnector, type MetaAdsOptions } from './connector.ts';

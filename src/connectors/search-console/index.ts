@@ -1,1 +1,0 @@
-export { createSearchConsoleConnector, searchConsoleConnector, type SearchConsoleOptions } from './connector.ts';
