@@ -118,6 +118,8 @@ describe('live configuration: three processes in queue mode reload on SIGHUP', (
     const logFrom = logLines().length;
     scheduler().child.kill('SIGHUP');
     await waitFor(async () => JSON.stringify(await schedulers()) === JSON.stringify({ alpha: EVERY_2S, delta: EVERY_2S, gamma: EVERY_5S }), { timeoutMs: 15_000, what: 'the job schedulers to match the new file' });
+    // The schedulers change before the reload is logged as done: wait for its line.
+    await waitFor(() => reloadLines(scheduler().child.pid!, logFrom).length > 0, { what: 'the scheduler to log its reload' });
     expect(reloadLines(scheduler().child.pid!, logFrom).map((l) => [l.msg, l.reason])).toEqual([['configuration reloaded', 'SIGHUP']]);
 
     // The workers were not told: the first delta job makes one read the file again, and delta syncs.
