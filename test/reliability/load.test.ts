@@ -9,18 +9,20 @@ import { report, secretScanCase, secretValue, sleep, spawnWorker, waitFor, workD
 
 /*
  * 200 connectors on a 5-minute schedule, on one worker process. The schedule is compressed
- * 30x (every 10 s of real time is 5 minutes), and the run covers LOAD_TICKS ticks (50
- * simulated minutes with the default), not a whole day: at 30x a day would take 48 minutes,
- * and at 60x (every 5 s) one worker on two shared cores falls behind the schedule. Each
+ * 15x (every 20 s of real time is 5 minutes), and the run covers LOAD_TICKS ticks (25
+ * simulated minutes with the default), not a whole day. At 30x (every 10 s) the worker kept up
+ * on a quiet two-core machine (a tick's 200 syncs took up to 9 s) but not on CI, where the
+ * other test files share the two cores: this test checks that nothing is lost, doubled or left
+ * to grow with room to spare, not how fast a machine is. Each
  * connector's numbers for today change once a minute, each at its own moment, so the
  * recompute → evaluate chain runs alongside the syncs all the time.
  */
 const CONNECTORS = 200;
-const EVERY_MS = 10_000;
-const TICKS = Number(process.env.LOAD_TICKS ?? 10);
+const EVERY_MS = 20_000;
+const TICKS = Number(process.env.LOAD_TICKS ?? 5);
 const FLIP_MS = 60_000;
 
-describe(`load: ${CONNECTORS} connectors every 5 minutes on one worker process (schedule compressed 30x to every 10 s; ${TICKS} ticks = ${TICKS * 5} simulated minutes, not a whole day)`, () => {
+describe(`load: ${CONNECTORS} connectors every 5 minutes on one worker process (schedule compressed 15x to every 20 s; ${TICKS} ticks = ${TICKS * 5} simulated minutes, not a whole day)`, () => {
   const wd = workDir('load');
   const prefix = `${inject('redisPrefix')}-load`;
   const secrets = { slack: `http://127.0.0.1:9/services/T0LOAD/B0LOAD/${secretValue('hook')}`, dashboard: secretValue('dash') };
@@ -39,7 +41,7 @@ describe(`load: ${CONNECTORS} connectors every 5 minutes on one worker process (
       'channels:',
       '  slack: { type: slack, url: "${env:LOAD_SLACK_URL}", maxRetries: 0 }',
       'connectors:',
-      ...names.map((n) => `  - { name: ${n}, type: csv, path: unused.csv, date: { column: Day }, metrics: { clicks: Clicks }, schedule: "*/10 * * * * *", startDate: ${start}, lookbackDays: 1 }`),
+      ...names.map((n) => `  - { name: ${n}, type: csv, path: unused.csv, date: { column: Day }, metrics: { clicks: Clicks }, schedule: "*/20 * * * * *", startDate: ${start}, lookbackDays: 1 }`),
     ].join('\n');
     const file = wd.file('kpi.yaml', yaml);
     worker = spawnWorker(
@@ -87,11 +89,12 @@ describe(`load: ${CONNECTORS} connectors every 5 minutes on one worker process (
     'runs every tick of every connector once, keeps the queues bounded and the memory flat',
     async () => {
       const t0 = Date.now();
-      // Warm-up: every connector's first backfill and the 200 chains it starts.
+      // Warm-up: every connector's first backfill, and no backlog of the chains they start (one
+      // may be running: today's numbers keep changing, so on a busy machine one always is).
       await waitFor(async () => {
         const { n } = (await sql<{ n: number }>`select count(distinct connector)::int as n from sync_runs where status = 'succeeded'`.execute(wh.db)).rows[0]!;
         const d = await depth();
-        return n === CONNECTORS && d.recompute.waiting + d.recompute.active + d.evaluate.waiting + d.evaluate.active === 0;
+        return n === CONNECTORS && d.recompute.waiting + d.evaluate.waiting === 0;
       }, { timeoutMs: 400_000, what: 'every connector to finish its first sync and chain', everyMs: 250 });
       const warmupMs = Date.now() - t0;
 
@@ -178,7 +181,7 @@ describe(`load: ${CONNECTORS} connectors every 5 minutes on one worker process (
 
       const recomputes = await sql<{ n: number }>`select count(*)::int as n from sync_runs where touched_from is not null`.execute(wh.db);
       report(
-        `${CONNECTORS} connectors on one worker process, every 10 s (5 min compressed 30x) for ${TICKS} ticks after a ${(warmupMs / 1000).toFixed(0)} s warm-up: ${ticks} scheduled syncs, today's numbers changing once a minute per connector`,
+        `${CONNECTORS} connectors on one worker process, every 20 s (5 min compressed 15x) for ${TICKS} ticks after a ${(warmupMs / 1000).toFixed(0)} s warm-up: ${ticks} scheduled syncs, today's numbers changing once a minute per connector`,
         `${ticks - missing.length - coalesced.length - twice.length}/${ticks} ticks ran exactly once or were skipped as busy (${skipped.size} skipped), ${coalesced.length} coalesced into a late predecessor, ${missing.length} lost, ${twice.length} doubled; ${runs.length} runs with ${runs.filter((r) => r.status !== 'succeeded').length} failed, ${recomputes.rows[0]!.n} chains; start lag p50 ${pct(0.5)} ms, p90 ${pct(0.9)} ms, max ${pct(1)} ms; sync queue max ${maxSync} jobs, chain queues max ${maxChain} (last third ${maxChainLate}); heap after GC ${(heapEarly / MB).toFixed(1)} → ${(heapLate / MB).toFixed(1)} MB, rss ${(rssEarly / MB).toFixed(0)} → ${(rssLate / MB).toFixed(0)} MB`,
       );
 
