@@ -17,7 +17,9 @@ const CHUNK = 1_000;
  * deadlock): writers queue, readers (the views, kpi status) are not blocked.
  */
 export async function replaceConfigTables(db: Kysely<Database>, tables: ConfigTableRows): Promise<void> {
-  const names = (Object.keys(tables) as ConfigTable[]).sort();
+  // Every evaluate step stores the configuration it runs with, and it is nearly always the one
+  // stored already: reading is cheap, the exclusive lock makes the other writers queue.
+  const names = (await changedTables(db, tables)).sort();
   if (names.length === 0) return;
   await db.transaction().execute(async (trx) => {
     await sql`lock table ${sql.join(names.map((n) => sql.table(n)))} in exclusive mode`.execute(trx);
@@ -27,4 +29,28 @@ export async function replaceConfigTables(db: Kysely<Database>, tables: ConfigTa
       for (let i = 0; i < rows.length; i += CHUNK) await trx.insertInto(name).values(rows.slice(i, i + CHUNK) as never).execute();
     }
   });
+}
+
+/** When a row last changed, not what it says: left out of the comparison. */
+const STAMP = 'updated_at';
+
+/** The tables whose stored rows differ from `tables`' (as multisets of rows, stamps aside). */
+async function changedTables(db: Kysely<Database>, tables: ConfigTableRows): Promise<ConfigTable[]> {
+  const changed: ConfigTable[] = [];
+  for (const name of Object.keys(tables) as ConfigTable[]) {
+    const rows = tables[name]! as ReadonlyArray<Record<string, unknown>>;
+    const stored = (await db.selectFrom(name).selectAll().execute()) as Array<Record<string, unknown>>;
+    if (stored.length !== rows.length) {
+      changed.push(name);
+      continue;
+    }
+    // The columns the new rows set, read back as text: a numeric column comes back as a
+    // string, and a column left to its default (a stamp) says nothing about the config.
+    const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))].filter((c) => c !== STAMP).sort();
+    const key = (r: Record<string, unknown>) => JSON.stringify(columns.map((c) => (r[c] === null || r[c] === undefined ? null : String(r[c]))));
+    const want = rows.map(key).sort();
+    const have = stored.map(key).sort();
+    if (want.some((k, i) => k !== have[i])) changed.push(name);
+  }
+  return changed;
 }

@@ -46,4 +46,23 @@ describe.each(warehouseKinds)('configuration tables written by several processes
       );
     }
   }, 120_000);
+
+  it('a store of the configuration already there writes nothing; a changed one replaces the rows', async () => {
+    const stamps = async () => (await sql<{ kpi: string; updated_at: Date }>`select kpi, updated_at from kpi_catalogue where source = 'config'`.execute(wh.db)).rows.map((r) => `${r.kpi} ${new Date(r.updated_at).toISOString()}`);
+    const a = configWith('cost_a', 'okr_a');
+    await storeConfigTables(wh.db, a);
+    const first = await stamps();
+    expect(first).toHaveLength(1);
+    // Make any rewrite visible in the stamp, whatever the clock's resolution.
+    await sql`update kpi_catalogue set updated_at = '2001-01-01T00:00:00Z'`.execute(wh.db);
+    await storeConfigTables(wh.db, a);
+    expect(await stamps()).toEqual(['cost_a 2001-01-01T00:00:00.000Z']);
+
+    await storeConfigTables(wh.db, configWith('cost_b', 'okr_b'));
+    const changed = await stamps();
+    expect(changed).toHaveLength(1);
+    expect(changed[0]).toMatch(/^cost_b /);
+    expect(changed[0]).not.toContain('2001-01-01');
+    expect((await wh.db.selectFrom('okr_key_results').select(['okr', 'goal']).execute())).toEqual([{ okr: 'okr_b', goal: 'g_cost_b' }]);
+  }, 60_000);
 });
