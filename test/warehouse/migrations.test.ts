@@ -9,7 +9,7 @@ import { describe, expect, inject, it } from 'vitest';
 import { parseConfig } from '../../src/config/index.ts';
 import { connectorFor, runSync } from '../../src/connectors/index.ts';
 import { createLogger } from '../../src/core/log.ts';
-import { migrateToLatest, openWarehouse, type Database } from '../../src/warehouse/index.ts';
+import { migrateToLatest, openWarehouse, type Database, type Warehouse, type WarehouseKind } from '../../src/warehouse/index.ts';
 import { migrationProvider } from '../../src/warehouse/migrations/index.ts';
 import { testDatabaseUrlWithSchema, warehouseKinds } from '../helpers/warehouse.ts';
 import { inUnitTier } from '../helpers/tier.ts';
@@ -26,10 +26,36 @@ async function kpiValues(db: Kysely<Database>) {
   return rows.map((r) => [r.kpi, r.grain, r.period_start, r.period_end, r.dimension, r.dimension_value, Number(r.value)]).sort((a, b) => String(a).localeCompare(String(b)));
 }
 
+/**
+ * A new, unmigrated embedded database (what initdb leaves), made once for the file and loaded
+ * by each PGlite case: each still migrates up from nothing, without an initdb of its own.
+ */
+let emptyPglite: Promise<Blob> | undefined;
+function freshPglite(): Promise<Blob> {
+  emptyPglite ??= (async () => {
+    const { PGlite } = await import('@electric-sql/pglite');
+    const client = new PGlite();
+    try {
+      return await client.dumpDataDir('none');
+    } finally {
+      await client.close();
+    }
+  })();
+  return emptyPglite;
+}
+
+/** An empty warehouse of `kind` and, on Postgres, the schema to drop afterwards. */
+async function emptyWarehouse(kind: WarehouseKind): Promise<{ wh: Warehouse; drop(): Promise<void> }> {
+  if (kind === 'postgres') {
+    const pgUrl = await testDatabaseUrlWithSchema();
+    return { wh: await openWarehouse({ url: pgUrl.url, poolSize: 2 }), drop: pgUrl.drop };
+  }
+  return { wh: await openWarehouse({ dataDir: 'memory://', loadDataDir: await freshPglite() }), drop: async () => {} };
+}
+
 describe.each(warehouseKinds)('migrations on %s', (kind) => {
   it('013 keys digest_sends by report: the digest rows from before become the report named digest, and another report may send the same period to the same channel', async () => {
-    const pgUrl = kind === 'postgres' ? await testDatabaseUrlWithSchema() : null;
-    const wh = await openWarehouse(pgUrl ? { url: pgUrl.url, poolSize: 2 } : { dataDir: 'memory://' });
+    const { wh, drop } = await emptyWarehouse(kind);
     try {
       const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(wh.db);
       const migrator = new Migrator({ db: wh.db, provider: migrationProvider, migrationTableSchema: rows[0]!.schema });
@@ -51,13 +77,12 @@ describe.each(warehouseKinds)('migrations on %s', (kind) => {
       expect(back.rows).toEqual([{ channel: 'ops' }]);
     } finally {
       await wh.close();
-      await pgUrl?.drop();
+      await drop();
     }
   });
 
   it('005 moves stored KPI values into kpi_points and keeps kpi_values readable as before; down restores the table', async () => {
-    const pgUrl = kind === 'postgres' ? await testDatabaseUrlWithSchema() : null;
-    const wh = await openWarehouse(pgUrl ? { url: pgUrl.url, poolSize: 2 } : { dataDir: 'memory://' });
+    const { wh, drop } = await emptyWarehouse(kind);
     try {
       const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(wh.db);
       const migrator = new Migrator({ db: wh.db, provider: migrationProvider, migrationTableSchema: rows[0]!.schema });
@@ -81,15 +106,14 @@ describe.each(warehouseKinds)('migrations on %s', (kind) => {
       expect(await kpiValues(wh.db)).toEqual(expected);
     } finally {
       await wh.close();
-      await pgUrl?.drop();
+      await drop();
     }
   });
 });
 
 describe.each(warehouseKinds)('migration 009 on %s', (kind) => {
   it('moves the files each csv connector loaded onto its checkpoint, so an upgraded install skips unchanged files; down puts them back', async () => {
-    const pgUrl = kind === 'postgres' ? await testDatabaseUrlWithSchema() : null;
-    const wh = await openWarehouse(pgUrl ? { url: pgUrl.url, poolSize: 2 } : { dataDir: 'memory://' });
+    const { wh, drop } = await emptyWarehouse(kind);
     const dir = mkdtempSync(path.join(tmpdir(), 'kpi-m009-'));
     try {
       const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(wh.db);
@@ -133,7 +157,7 @@ describe.each(warehouseKinds)('migration 009 on %s', (kind) => {
       expect((await wh.db.introspection.getTables()).find((t) => t.name === 'checkpoints')?.columns.map((c) => c.name)).not.toContain('state');
     } finally {
       await wh.close();
-      await pgUrl?.drop();
+      await drop();
       rmSync(dir, { recursive: true, force: true });
     }
   });
