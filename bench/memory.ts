@@ -89,7 +89,7 @@ async function bundleChild(): Promise<{ file: string; remove(): void } | null> {
  */
 export async function memoryBench(ctx: BenchContext): Promise<BenchResult> {
   const total = timer();
-  const size = ctx.quick ? { campaigns: 100, days: 40 } : { campaigns: 1000, days: 200 };
+  const size = ctx.quick ? { campaigns: 100, days: 20 } : { campaigns: 1000, days: 200 };
   const db = await createBenchDatabase('memory');
   const wh = await db.open(2);
   const source = await startAdsSource(size);

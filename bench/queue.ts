@@ -114,7 +114,7 @@ async function queueMode(prefix: string, connectors: ConnectorConfig[], handlers
  */
 export async function queueBench(ctx: BenchContext): Promise<BenchResult> {
   const total = timer();
-  const n = ctx.quick ? 500 : 10_000;
+  const n = ctx.quick ? 200 : 10_000;
   const connectors = connectorsFor(n);
   const prefixes: string[] = [];
   const prefix = (what: string) => {
