@@ -3,7 +3,7 @@ import { ConfigError, DataError } from '../../core/errors.ts';
 import { defineConnector, type Fact, type OpenContext, type SourceReader } from '../shared/connector.ts';
 import type { DateRange } from '../../core/dates.ts';
 import { addDays, splitWindow } from '../../core/dates.ts';
-import { createHttpClient } from '../../core/http/index.ts';
+import { createHttpClient, type HttpClientOptions } from '../../core/http/index.ts';
 import { paginate } from '../shared/paginate.ts';
 import { httpJsonConfigSchema, type HttpJsonConfig } from './config.ts';
 import { shownValue, storableJson } from '../../warehouse/index.ts';
@@ -33,7 +33,12 @@ interface PagePosition {
   linked: boolean;
 }
 
-function openHttpJson(config: HttpJsonConfig, ctx: OpenContext): SourceReader<DatedRecord> {
+/** What the tests change: the HTTP client's retry waits (SOURCE_REQUEST by default). */
+export interface HttpJsonOptions {
+  retry?: HttpClientOptions['retry'];
+}
+
+function openHttpJson(config: HttpJsonConfig, ctx: OpenContext, options: HttpJsonOptions = {}): SourceReader<DatedRecord> {
   const provider = authFor(config);
   const base = config.baseUrl;
   const http = createHttpClient({
@@ -46,6 +51,7 @@ function openHttpJson(config: HttpJsonConfig, ctx: OpenContext): SourceReader<Da
     signal: ctx.signal,
     concurrency: config.concurrency ?? 2,
     maxResponseMb: config.maxResponseMb,
+    ...(options.retry ? { retry: options.retry } : {}),
   });
 
   const recordsOf = (body: unknown, url: string): unknown[] => {
@@ -170,11 +176,15 @@ function openHttpJson(config: HttpJsonConfig, ctx: OpenContext): SourceReader<Da
   };
 }
 
-export const httpJsonConnector = defineConnector({
-  type: 'http_json',
-  configSchema: httpJsonConfigSchema,
-  defaultLookbackDays: 3,
-  streams: (config) => [config.account],
-  open: openHttpJson,
-  discover: discoverHttpJson,
-});
+export function createHttpJsonConnector(options: HttpJsonOptions = {}) {
+  return defineConnector({
+    type: 'http_json',
+    configSchema: httpJsonConfigSchema,
+    defaultLookbackDays: 3,
+    streams: (config) => [config.account],
+    open: (config, ctx) => openHttpJson(config, ctx, options),
+    discover: discoverHttpJson,
+  });
+}
+
+export const httpJsonConnector = createHttpJsonConnector();
