@@ -209,6 +209,11 @@ describe('bad input: broken configs, hostile formulas and wrong arguments', () =
   it(`${BROKEN.length} broken configs: one located ConfigError each, exit 3 from every command, no connection to Postgres or Redis`, async () => {
     expect(BROKEN.length).toBeGreaterThanOrEqual(40);
     const commands = [['validate'], ['run', '--once'], ['start'], ['migrate'], ['sync', 'leads'], ['recompute'], ['report'], ['runs']];
+    // The real binary, for a few of them: started first, so the processes run while the loop below does.
+    const spawning = inBatches(BROKEN.filter((_, i) => i % 9 === 0), 4, async ([what, yaml]) => {
+      const file = wd.file(`spawned-${what.replace(/\W+/g, '-')}.yaml`, yaml);
+      return { what, res: await binary(['run', '--once', '--config', file], env, wd.dir) };
+    });
     const failures: string[] = [];
     let slowest = 0;
     for (const [i, [what, yaml, fragment]] of BROKEN.entries()) {
@@ -234,11 +239,7 @@ describe('bad input: broken configs, hostile formulas and wrong arguments', () =
       outputs.push(res.stdout, res.stderr);
       if (res.code !== 3 || !res.stderr.startsWith('configuration error:') || STACK.test(res.stderr)) failures.push(`${what}: kpi ${cmd.join(' ')} → exit ${res.code}: ${res.stderr.slice(0, 300)}`);
     }
-    // The real binary, for a few of them.
-    const spawned = await inBatches(BROKEN.filter((_, i) => i % 9 === 0), 4, async ([what, yaml]) => {
-      const file = wd.file(`spawned-${what.replace(/\W+/g, '-')}.yaml`, yaml);
-      return { what, res: await binary(['run', '--once', '--config', file], env, wd.dir) };
-    });
+    const spawned = await spawning;
     for (const { what, res } of spawned) {
       outputs.push(res.stdout, res.stderr);
       if (res.code !== 3 || res.signal || STACK.test(res.stderr)) failures.push(`${what}: node bin/kpi.js run --once → exit ${res.code} ${res.signal ?? ''}: ${res.stderr.slice(0, 300)}`);
@@ -256,6 +257,11 @@ describe('bad input: broken configs, hostile formulas and wrong arguments', () =
   it(`${HOSTILE_FORMULAS.length} hostile formulas: a located ConfigError naming the KPI, quickly, no crash, nothing touched`, async () => {
     expect(HOSTILE_FORMULAS.length).toBeGreaterThanOrEqual(20);
     const failures: string[] = [];
+    // Through the real binary, for some: started first, so the processes run while the loop below does.
+    const spawning = inBatches(HOSTILE_FORMULAS.filter((_, i) => i % 5 === 0), 4, async ([what, formula]) => {
+      const file = wd.file(`spawned-formula-${what.replace(/\W+/g, '-')}.yaml`, `kpis:\n  - name: hostile\n    formula: ${JSON.stringify(formula)}\n`);
+      return { what, res: await binary(['validate', '--config', file], env, wd.dir) };
+    });
     let slowest = 0;
     for (const [i, [what, formula]] of HOSTILE_FORMULAS.entries()) {
       const yaml = `kpis:\n  - name: hostile\n    formula: ${JSON.stringify(formula)}\n`;
@@ -277,10 +283,7 @@ describe('bad input: broken configs, hostile formulas and wrong arguments', () =
       outputs.push(res.stdout, res.stderr);
       if (res.code !== 3 || STACK.test(res.stderr)) failures.push(`${what}: kpi run --once → exit ${res.code}: ${res.stderr.slice(0, 200)}`);
     }
-    const spawned = await inBatches(HOSTILE_FORMULAS.filter((_, i) => i % 5 === 0), 4, async ([what, formula]) => {
-      const file = wd.file(`spawned-formula-${what.replace(/\W+/g, '-')}.yaml`, `kpis:\n  - name: hostile\n    formula: ${JSON.stringify(formula)}\n`);
-      return { what, res: await binary(['validate', '--config', file], env, wd.dir) };
-    });
+    const spawned = await spawning;
     for (const { what, res } of spawned) {
       outputs.push(res.stdout, res.stderr);
       if (res.code !== 3 || res.signal || !/kpis\[0\]\.formula/.test(res.stderr) || STACK.test(res.stderr)) failures.push(`${what}: node bin/kpi.js validate → exit ${res.code}: ${res.stderr.slice(0, 200)}`);
@@ -296,14 +299,16 @@ describe('bad input: broken configs, hostile formulas and wrong arguments', () =
 
   it(`${BAD_ARGS.length} wrong command lines: exit 2 with a usage message, never a crash`, async () => {
     const failures: string[] = [];
+    // Through the real binary, for some: started first, so the processes run while the loop below does.
+    const picked = BAD_ARGS.filter((_, i) => i % 4 === 0);
+    const spawning = inBatches(picked, 4, async ([argv, said]) => ({ argv, said, res: await binary(argv, env, wd.dir) }));
     for (const [argv, said] of BAD_ARGS) {
       const res = await cli(argv, env, wd.dir);
       outputs.push(res.stdout, res.stderr);
       const label = argv.map((a) => (a.length > 30 ? `${a.slice(0, 10)}…(${a.length})` : a)).join(' ');
       if (res.code !== 2 || !said.test(res.stderr) || STACK.test(res.stderr)) failures.push(`kpi ${label} → exit ${res.code}: ${res.stderr.slice(0, 200)}`);
     }
-    const picked = BAD_ARGS.filter((_, i) => i % 4 === 0);
-    const spawned = await inBatches(picked, 4, async ([argv, said]) => ({ argv, said, res: await binary(argv, env, wd.dir) }));
+    const spawned = await spawning;
     for (const { argv, said, res } of spawned) {
       outputs.push(res.stdout, res.stderr);
       if (res.code !== 2 || res.signal || !said.test(res.stderr) || STACK.test(res.stderr)) failures.push(`node bin/kpi.js ${argv.join(' ').slice(0, 60)} → exit ${res.code}: ${res.stderr.slice(0, 200)}`);
