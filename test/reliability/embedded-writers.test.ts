@@ -5,7 +5,7 @@
  * over and the folder opens intact.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
@@ -13,7 +13,8 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { migrateToLatest, openWarehouse } from '../../src/warehouse/index.ts';
-import { ROOT, report, waitFor, workDir } from './helpers.ts';
+import { migratedPglite } from '../helpers/warehouse.ts';
+import { ROOT, report, waitFor, workDir, type WorkDir } from './helpers.ts';
 
 const KPI = path.join(ROOT, 'bin/kpi.js');
 
@@ -91,6 +92,15 @@ describe('one writer on the embedded database, whatever the user starts', () => 
   const wd = workDir('embedded');
   let api: Awaited<ReturnType<typeof startGatedApi>>;
   const dataDir = () => path.join(wd.dir, 'data');
+  const prepared = workDir('embedded-prepared');
+  /** A project folder of its own, copied from the prepared one. */
+  const copies: WorkDir[] = [];
+  const projectCopy = (): WorkDir => {
+    const copy = workDir('embedded-copy');
+    copies.push(copy);
+    cpSync(prepared.dir, copy.dir, { recursive: true });
+    return copy;
+  };
 
   beforeAll(async () => {
     api = await startGatedApi();
@@ -112,6 +122,12 @@ connectors:
     fields: { date: day, metrics: { clicks: clicks } }
 `,
     );
+    // The data folder starts migrated (from the run's template), as after a first command:
+    // what these cases try is the lock, not initdb, which would cost the first of them ten seconds.
+    const wh = await openWarehouse({ dataDir: dataDir(), loadDataDir: migratedPglite() });
+    await wh.close();
+    // This project folder as it is now, for cases that want one of their own.
+    cpSync(wd.dir, prepared.dir, { recursive: true });
   });
 
   // A failed case must not leave a holder behind for the next one.
@@ -128,6 +144,8 @@ connectors:
   afterAll(async () => {
     await api?.close();
     wd.cleanup();
+    prepared.cleanup();
+    for (const copy of copies) copy.cleanup();
   });
 
   it('a second one-off command stops at once and names the holder; the first finishes untouched', async () => {
@@ -281,25 +299,38 @@ connectors:
   }, 180_000);
 
   it('a lock file that names no live process (empty, garbage, {}, pid 0 or -1) is taken over; so is one whose takeover was cut short just now', async () => {
-    const lockFile = path.join(dataDir(), 'kpi.lock');
     const here = hostname();
     const contents = ['', 'garbage', '{}', 'null', '[1]', `{"pid":0,"host":"${here}","command":"kpi sync","startedAt":"2026-01-01T00:00:00Z"}`, `{"pid":-1,"host":"${here}","command":"kpi sync","startedAt":"2026-01-01T00:00:00Z"}`, `{"pid":"12","host":"${here}"}`];
-    for (const text of contents) {
-      mkdirSync(dataDir(), { recursive: true });
-      writeFileSync(lockFile, text);
-      const next = await finished(kpi(wd.dir, ['sync', 'leads']));
-      expect(next.code, `lock file ${JSON.stringify(text)}: ${next.stderr}`).toBe(0);
-      expect(existsSync(lockFile)).toBe(false);
-    }
+    // Each lock file in a project folder of its own, so the cases run side by side.
+    const lockIn = (project: WorkDir) => path.join(project.dir, 'data', 'kpi.lock');
+
     // A process killed inside a takeover leaves its mutex (a folder) for TAKEOVER_STALE_MS; the
     // next command waits it out instead of giving up while it is still fresh.
-    writeFileSync(lockFile, `{"pid":2147483646,"host":"${here}","command":"kpi sync","startedAt":"2026-01-01T00:00:00Z"}`);
-    mkdirSync(`${lockFile}.takeover`);
-    const after = await finished(kpi(wd.dir, ['sync', 'leads']));
+    const cutShort = projectCopy();
+    writeFileSync(lockIn(cutShort), `{"pid":2147483646,"host":"${here}","command":"kpi sync","startedAt":"2026-01-01T00:00:00Z"}`);
+    mkdirSync(`${lockIn(cutShort)}.takeover`);
+    const afterCutShort = finished(kpi(cutShort.dir, ['sync', 'leads']));
+
+    // Two at a time beside it (two cores): each a whole kpi process opening the database.
+    const queue = [...contents];
+    const worker = async () => {
+      for (let text = queue.shift(); text !== undefined; text = queue.shift()) {
+        const project = projectCopy();
+        writeFileSync(lockIn(project), text);
+        const next = await finished(kpi(project.dir, ['sync', 'leads']));
+        expect(next.code, `lock file ${JSON.stringify(text)}: ${next.stderr}`).toBe(0);
+        expect(existsSync(lockIn(project)), `lock file ${JSON.stringify(text)} left behind`).toBe(false);
+      }
+    };
+    await Promise.all([worker(), worker()]);
+
+    const after = await afterCutShort;
     expect(after.code, after.stderr).toBe(0);
-    expect(existsSync(`${lockFile}.takeover`)).toBe(false);
+    expect(existsSync(`${lockIn(cutShort)}.takeover`)).toBe(false);
+    expect(existsSync(lockIn(cutShort))).toBe(false);
     report('lock files: empty, garbage, {}, null, [1], pid 0, pid -1, pid as text; a dead holder with a takeover mutex made just now', 'each taken over, kpi sync exit 0');
-  }, 120_000);
+    // Nine processes that each open a database: generous, for a loaded host.
+  }, 240_000);
 
   it('a forwarded command with megabytes of output (kpi runs over 8,000 runs) prints all of it', async () => {
     // Written before kpi start opens the folder: 8,000 runs make a table of about 1.5 MB, one write.
