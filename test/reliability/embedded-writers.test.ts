@@ -5,7 +5,7 @@
  * over and the folder opens intact.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
@@ -13,7 +13,8 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { migrateToLatest, openWarehouse } from '../../src/warehouse/index.ts';
-import { ROOT, report, waitFor, workDir } from './helpers.ts';
+import { migratedPglite } from '../helpers/warehouse.ts';
+import { ROOT, report, waitFor, workDir, type WorkDir } from './helpers.ts';
 
 const KPI = path.join(ROOT, 'bin/kpi.js');
 
@@ -91,6 +92,15 @@ describe('one writer on the embedded database, whatever the user starts', () => 
   const wd = workDir('embedded');
   let api: Awaited<ReturnType<typeof startGatedApi>>;
   const dataDir = () => path.join(wd.dir, 'data');
+  const prepared = workDir('embedded-prepared');
+  /** A project folder of its own, copied from the prepared one. */
+  const copies: WorkDir[] = [];
+  const projectCopy = (): WorkDir => {
+    const copy = workDir('embedded-copy');
+    copies.push(copy);
+    cpSync(prepared.dir, copy.dir, { recursive: true });
+    return copy;
+  };
 
   beforeAll(async () => {
     api = await startGatedApi();
@@ -112,6 +122,12 @@ connectors:
     fields: { date: day, metrics: { clicks: clicks } }
 `,
     );
+    // The data folder starts migrated (from the run's template), as after a first command:
+    // what these cases try is the lock, not initdb, which would cost the first of them ten seconds.
+    const wh = await openWarehouse({ dataDir: dataDir(), loadDataDir: migratedPglite() });
+    await wh.close();
+    // This project folder as it is now, for cases that want one of their own.
+    cpSync(wd.dir, prepared.dir, { recursive: true });
   });
 
   // A failed case must not leave a holder behind for the next one.
@@ -128,11 +144,13 @@ connectors:
   afterAll(async () => {
     await api?.close();
     wd.cleanup();
+    prepared.cleanup();
+    for (const copy of copies) copy.cleanup();
   });
 
   it('a second one-off command stops at once and names the holder; the first finishes untouched', async () => {
     const first = kpi(wd.dir, ['sync', 'slow', '--from', '2026-01-01', '--to', '2026-01-03']);
-    await waitFor(() => api.requests > 0, { what: 'the first sync to reach its source', timeoutMs: 30_000 });
+    await waitFor(() => api.requests > 0, { what: 'the first sync to reach its source', timeoutMs: 90_000 });
     const lock = JSON.parse(readFileSync(path.join(dataDir(), 'kpi.lock'), 'utf8')) as { pid: number };
     expect(lock.pid).toBe(first.child.pid);
 
@@ -151,11 +169,11 @@ connectors:
     const after = await finished(kpi(wd.dir, ['sync', 'leads']));
     expect(after.code, after.stderr).toBe(0);
     report('kpi sync (held open by its source) and then kpi sync / report / runs on the same data folder', 'each second command exit 1 naming pid and command; the first finished; the folder free afterwards');
-  }, 120_000);
+  }, 180_000);
 
   it('while kpi start runs, a backfill, runs and a report from other shells run through it; one sync per connector still holds', async () => {
     const start = kpi(wd.dir, ['start']);
-    await waitFor(() => start.out().includes('kpi started in embedded mode'), { what: 'kpi start', timeoutMs: 30_000 });
+    await waitFor(() => start.out().includes('kpi started in embedded mode'), { what: 'kpi start', timeoutMs: 90_000 });
     expect(start.out()).toContain('other kpi commands on this database run through this process');
 
     const backfill = await finished(kpi(wd.dir, ['sync', 'leads', '--from', '2026-01-01', '--to', '2026-01-03']));
@@ -184,7 +202,7 @@ connectors:
     api.hold();
     const requestsBefore = api.requests;
     const holding = kpi(wd.dir, ['sync', 'slow', '--from', '2026-01-01', '--to', '2026-01-03']);
-    await waitFor(() => api.requests > requestsBefore, { what: 'the forwarded sync to reach its source', timeoutMs: 30_000 });
+    await waitFor(() => api.requests > requestsBefore, { what: 'the forwarded sync to reach its source', timeoutMs: 90_000 });
     const twice = await finished(kpi(wd.dir, ['sync', 'slow']));
     expect(twice.code).toBe(1);
     expect(twice.stderr).toBe('slow is being synced by another process; try again when it has finished\n');
@@ -197,7 +215,7 @@ connectors:
     api.hold();
     const beforeCancel = api.requests;
     const cancelled = kpi(wd.dir, ['sync', 'slow', '--from', '2026-01-01', '--to', '2026-01-03']);
-    await waitFor(() => api.requests > beforeCancel, { what: 'the forwarded sync to reach its source', timeoutMs: 30_000 });
+    await waitFor(() => api.requests > beforeCancel, { what: 'the forwarded sync to reach its source', timeoutMs: 90_000 });
     cancelled.child.kill('SIGINT');
     await cancelled.done;
     api.release();
@@ -215,11 +233,11 @@ connectors:
     expect(await start.done).toBe(0);
     expect(existsSync(path.join(dataDir(), 'kpi.lock'))).toBe(false);
     report('kpi start, then from other processes: a backfill, runs, a report, two syncs of one connector, a second start', 'all ran through kpi start (exit 0), the second sync of the busy connector refused by its claim, the second start refused');
-  }, 180_000);
+  }, 240_000);
 
   it('kpi demo --fresh on the folder kpi start holds is refused and removes nothing', async () => {
     const start = kpi(wd.dir, ['start']);
-    await waitFor(() => start.out().includes('kpi started in embedded mode'), { what: 'kpi start', timeoutMs: 30_000 });
+    await waitFor(() => start.out().includes('kpi started in embedded mode'), { what: 'kpi start', timeoutMs: 90_000 });
     const synced = await finished(kpi(wd.dir, ['sync', 'leads', '--from', '2026-01-01', '--to', '2026-01-03']));
     expect(synced.code, synced.stderr).toBe(0);
     // The demo's default folder is ./data, the same as the service's.
@@ -235,7 +253,7 @@ connectors:
     expect(runs.code, runs.stderr).toBe(0);
     expect(runs.stdout).toMatch(/│ leads\s+│ succeeded\s+│ 2026-01-01\.\.2026-01-03/);
     report('kpi demo --fresh in the project folder while kpi start runs on ./data', 'exit 1 naming kpi start; the database folder untouched and still there after kpi start stopped');
-  }, 120_000);
+  }, 180_000);
 
   it.skipIf(!containersWork)('a holder in a container on this machine: never taken for dead while it runs (pid 1 there is not pid 1 here), taken over once killed', async () => {
     const lockFile = path.join(dataDir(), 'kpi.lock');
@@ -244,7 +262,7 @@ connectors:
     api.hold();
     const requests = api.requests;
     const inside = kpi(wd.dir, ['sync', 'slow', '--from', '2026-01-01', '--to', '2026-01-03'], { container: { hostname: hostname() } });
-    await waitFor(() => api.requests > requests, { what: 'the sync in the container to reach its source', timeoutMs: 30_000 });
+    await waitFor(() => api.requests > requests, { what: 'the sync in the container to reach its source', timeoutMs: 90_000 });
     const beside = await finished(kpi(wd.dir, ['sync', 'leads']));
     expect(beside.code, beside.stderr).toBe(1);
     expect(beside.stderr).toContain(`error: the embedded database in ${dataDir()} is in use by process 1 on ${hostname()} (`);
@@ -258,8 +276,8 @@ connectors:
       api.hold();
       const before = api.requests;
       const other = kpi(wd.dir, args, { container: { hostname: 'other-box' } });
-      if (args[0] === 'start') await waitFor(() => other.out().includes('kpi started in embedded mode'), { what: 'kpi start in the container', timeoutMs: 30_000 });
-      else await waitFor(() => api.requests > before, { what: 'the sync in the container to reach its source', timeoutMs: 30_000 });
+      if (args[0] === 'start') await waitFor(() => other.out().includes('kpi started in embedded mode'), { what: 'kpi start in the container', timeoutMs: 90_000 });
+      else await waitFor(() => api.requests > before, { what: 'the sync in the container to reach its source', timeoutMs: 90_000 });
       const refused = await finished(kpi(wd.dir, ['sync', 'leads', '--from', '2026-01-01', '--to', '2026-01-03']));
       if (args[0] === 'start') {
         // kpi start in the container serves this shell too.
@@ -278,28 +296,41 @@ connectors:
       api.release();
     }
     report('kpi sync in a container with our host name, then kpi start and kpi sync in a container named other-box, each SIGKILLed', 'never taken over while running (exit 1 naming pid 1), served through kpi start, taken over once killed (exit 0)');
-  }, 180_000);
+  }, 240_000);
 
   it('a lock file that names no live process (empty, garbage, {}, pid 0 or -1) is taken over; so is one whose takeover was cut short just now', async () => {
-    const lockFile = path.join(dataDir(), 'kpi.lock');
     const here = hostname();
     const contents = ['', 'garbage', '{}', 'null', '[1]', `{"pid":0,"host":"${here}","command":"kpi sync","startedAt":"2026-01-01T00:00:00Z"}`, `{"pid":-1,"host":"${here}","command":"kpi sync","startedAt":"2026-01-01T00:00:00Z"}`, `{"pid":"12","host":"${here}"}`];
-    for (const text of contents) {
-      mkdirSync(dataDir(), { recursive: true });
-      writeFileSync(lockFile, text);
-      const next = await finished(kpi(wd.dir, ['sync', 'leads']));
-      expect(next.code, `lock file ${JSON.stringify(text)}: ${next.stderr}`).toBe(0);
-      expect(existsSync(lockFile)).toBe(false);
-    }
+    // Each lock file in a project folder of its own, so the cases run side by side.
+    const lockIn = (project: WorkDir) => path.join(project.dir, 'data', 'kpi.lock');
+
     // A process killed inside a takeover leaves its mutex (a folder) for TAKEOVER_STALE_MS; the
     // next command waits it out instead of giving up while it is still fresh.
-    writeFileSync(lockFile, `{"pid":2147483646,"host":"${here}","command":"kpi sync","startedAt":"2026-01-01T00:00:00Z"}`);
-    mkdirSync(`${lockFile}.takeover`);
-    const after = await finished(kpi(wd.dir, ['sync', 'leads']));
+    const cutShort = projectCopy();
+    writeFileSync(lockIn(cutShort), `{"pid":2147483646,"host":"${here}","command":"kpi sync","startedAt":"2026-01-01T00:00:00Z"}`);
+    mkdirSync(`${lockIn(cutShort)}.takeover`);
+    const afterCutShort = finished(kpi(cutShort.dir, ['sync', 'leads']));
+
+    // Two at a time beside it (two cores): each a whole kpi process opening the database.
+    const queue = [...contents];
+    const worker = async () => {
+      for (let text = queue.shift(); text !== undefined; text = queue.shift()) {
+        const project = projectCopy();
+        writeFileSync(lockIn(project), text);
+        const next = await finished(kpi(project.dir, ['sync', 'leads']));
+        expect(next.code, `lock file ${JSON.stringify(text)}: ${next.stderr}`).toBe(0);
+        expect(existsSync(lockIn(project)), `lock file ${JSON.stringify(text)} left behind`).toBe(false);
+      }
+    };
+    await Promise.all([worker(), worker()]);
+
+    const after = await afterCutShort;
     expect(after.code, after.stderr).toBe(0);
-    expect(existsSync(`${lockFile}.takeover`)).toBe(false);
+    expect(existsSync(`${lockIn(cutShort)}.takeover`)).toBe(false);
+    expect(existsSync(lockIn(cutShort))).toBe(false);
     report('lock files: empty, garbage, {}, null, [1], pid 0, pid -1, pid as text; a dead holder with a takeover mutex made just now', 'each taken over, kpi sync exit 0');
-  }, 120_000);
+    // Nine processes that each open a database: generous, for a loaded host.
+  }, 240_000);
 
   it('a forwarded command with megabytes of output (kpi runs over 8,000 runs) prints all of it', async () => {
     // Written before kpi start opens the folder: 8,000 runs make a table of about 1.5 MB, one write.
@@ -316,7 +347,7 @@ connectors:
       await wh.close();
     }
     const start = kpi(wd.dir, ['start']);
-    await waitFor(() => start.out().includes('kpi started in embedded mode'), { what: 'kpi start', timeoutMs: 30_000 });
+    await waitFor(() => start.out().includes('kpi started in embedded mode'), { what: 'kpi start', timeoutMs: 90_000 });
     const runs = await finished(kpi(wd.dir, ['runs', '--limit', '8000']));
     expect(runs.stderr).toBe('');
     expect(runs.code).toBe(0);
@@ -327,11 +358,11 @@ connectors:
     start.child.kill('SIGTERM');
     expect(await start.done).toBe(0);
     report('kpi runs --limit 8000 through kpi start (a 1.5 MB table in one write)', `exit 0, ${rows.length} rows printed whole`);
-  }, 120_000);
+  }, 180_000);
 
   it('a SIGKILLed holder leaves a stale lock: the next command takes it over and the folder opens intact', async () => {
     const start = kpi(wd.dir, ['start']);
-    await waitFor(() => start.out().includes('kpi started in embedded mode'), { what: 'kpi start', timeoutMs: 30_000 });
+    await waitFor(() => start.out().includes('kpi started in embedded mode'), { what: 'kpi start', timeoutMs: 90_000 });
     start.child.kill('SIGKILL');
     await start.done;
     expect(existsSync(path.join(dataDir(), 'kpi.lock'))).toBe(true);
@@ -356,5 +387,5 @@ connectors:
       await wh.close();
     }
     report('SIGKILL of kpi start, then kpi sync on the same folder', 'stale lock taken over, sync exit 0, table and index agree');
-  }, 120_000);
+  }, 180_000);
 });
