@@ -39,7 +39,7 @@ export const klaviyoSource = {
   config: {
     apiKey: { kind: 'secret', description: 'a private API key with the `metrics:read` and `accounts:read` scopes (a secret, e.g. `${env:KLAVIYO_API_KEY}`)' },
     account: { kind: 'string', default: 'klaviyo', description: 'the account the facts are stored under' },
-    revision: { kind: 'string', default: '2024-10-15', pattern: ['^\\d{4}-\\d{2}-\\d{2}$', 'expected an API revision date, e.g. 2024-10-15'], description: 'the `revision` header (the API version, YYYY-MM-DD); Klaviyo supports each for two years' },
+    revision: { kind: 'string', default: '2026-10-15', pattern: ['^\\d{4}-\\d{2}-\\d{2}$', 'expected an API revision date, e.g. 2026-10-15'], description: 'the `revision` header (the API version, YYYY-MM-DD); Klaviyo supports each for two years' },
     receivedMetricId: metricId('Received Email'),
     openedMetricId: metricId('Opened Email'),
     clickedMetricId: metricId('Clicked Email'),

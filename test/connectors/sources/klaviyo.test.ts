@@ -96,7 +96,7 @@ describe('Klaviyo: the metrics a connector names', () => {
     // Two windows of 31 days (10 Feb .. 31 Mar), one query for each metric in each.
     expect(asked.map((a) => a.metric_id).sort()).toEqual([m.clicked.id, m.clicked.id, m.opened.id, m.opened.id].sort());
     expect(new Set(asked.map((a) => a.timezone))).toEqual(new Set([ds.klaviyo.timeZone]));
-    expect(queries.every((r) => r.headers.revision === '2024-10-15' && r.headers.authorization === `Klaviyo-API-Key ${KLAVIYO_API_KEY}`)).toBe(true);
+    expect(queries.every((r) => r.headers.revision === '2026-10-15' && r.headers.authorization === `Klaviyo-API-Key ${KLAVIYO_API_KEY}`)).toBe(true);
   });
 
   it('refuses to sync with no metric id set: it would read nothing', async () => {
