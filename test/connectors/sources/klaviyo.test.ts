@@ -99,10 +99,7 @@ describe('Klaviyo: the metrics a connector names', () => {
     expect(queries.every((r) => r.headers.revision === '2026-10-15' && r.headers.authorization === `Klaviyo-API-Key ${KLAVIYO_API_KEY}`)).toBe(true);
   });
 
-  it('refuses to sync with no metric id set: it would read nothing', async () => {
-    const connector = sourceConnector(klaviyoSource) as unknown as AnyConnector;
-    const res = await runSync({ db: wh.db, connector, config: config(''), log: quietLogger(), now });
-    expect(res.run.status).toBe('failed');
-    expect(String(res.run.error)).toMatch(/set at least one of receivedMetricId, openedMetricId/);
+  it('refuses a configuration with no metric id, at load (kpi validate), naming the settings: it would read nothing', () => {
+    expect(() => config('')).toThrow(/receivedMetricId.*set at least one of receivedMetricId, openedMetricId, clickedMetricId, bouncedMetricId, unsubscribedMetricId, spamMetricId/s);
   });
 });
