@@ -53,6 +53,7 @@ export function sandboxEnv(sandbox: Sandbox, catcher: Catcher, dates: { start: s
     SANDBOX_HUBSPOT_URL: urls.hubspot,
     SANDBOX_LINKEDIN_URL: urls.linkedin,
     SANDBOX_TIKTOK_URL: urls.tiktok,
+    SANDBOX_KLAVIYO_URL: urls.klaviyo,
     SANDBOX_SMTP_HOST: catcher.smtp.host,
     SANDBOX_SMTP_PORT: String(catcher.smtp.port),
     DEMO_START_DATE: dates.start,
@@ -74,6 +75,7 @@ export function sandboxEnv(sandbox: Sandbox, catcher: Catcher, dates: { start: s
     DEMO_LINKEDIN_CLIENT_SECRET: c.linkedin.clientSecret,
     DEMO_LINKEDIN_REFRESH_TOKEN: c.linkedin.refreshToken,
     DEMO_TIKTOK_TOKEN: c.tiktok.accessToken,
+    DEMO_KLAVIYO_KEY: c.klaviyo.apiKey,
     DEMO_SLACK_WEBHOOK: catcher.slackUrl,
   };
 }

@@ -11,7 +11,7 @@ import { Rng, round2 } from './random.ts';
  * produced on its own, which is what lets a benchmark-sized set stay out of memory.
  */
 
-export type SourceName = 'ga4' | 'searchConsole' | 'googleAds' | 'meta' | 'mailchimp' | 'sendgrid' | 'shop' | 'linkedin' | 'hubspot' | 'tiktok';
+export type SourceName = 'ga4' | 'searchConsole' | 'googleAds' | 'meta' | 'mailchimp' | 'sendgrid' | 'shop' | 'linkedin' | 'hubspot' | 'tiktok' | 'klaviyo';
 
 interface DatasetOptions {
   seed: number | string;
@@ -189,6 +189,22 @@ export interface TikTokRow {
   conversionValue: string;
 }
 
+/** One Klaviyo email message's day (a campaign's or a flow's): its email events, counted on the account's days. */
+export interface KlaviyoRow {
+  date: string;
+  /** The $message id (a campaign message or a flow message) and its Campaign Name. */
+  messageId: string;
+  messageName: string;
+  received: number;
+  opened: number;
+  uniqueOpened: number;
+  clicked: number;
+  uniqueClicked: number;
+  bounced: number;
+  unsubscribed: number;
+  spam: number;
+}
+
 /** A HubSpot deal, dated by its close date (the expected one while it is open). */
 export interface HubspotDeal {
   id: string;
@@ -245,7 +261,11 @@ export interface Dataset {
   linkedin: DailyTable<LinkedInRow> & { accountIds: string[]; currency: string; campaigns: Array<{ id: string; name: string; accountId: string }> };
   hubspot: DailyTable<HubspotDeal> & { portalId: number; timeZone: string; currency: string };
   tiktok: DailyTable<TikTokRow> & { advertiserIds: string[]; currency: string; timeZone: string };
+  /** The account, and the id of each email metric (Klaviyo's ids are the account's own). */
+  klaviyo: DailyTable<KlaviyoRow> & { accountId: string; organization: string; timeZone: string; currency: string; metrics: Record<KlaviyoMetric, { id: string; name: string }> };
 }
+
+export type KlaviyoMetric = 'received' | 'opened' | 'clicked' | 'bounced' | 'unsubscribed' | 'spam';
 
 // B2B traffic halves at weekends; social feeds are flatter.
 const WEEKDAY_B2B = [0.55, 1.04, 1.1, 1.08, 1.04, 0.9, 0.58];
@@ -602,6 +622,28 @@ export function createDataset(options: DatasetOptions): Dataset {
     });
   });
 
+  // Flows send every day; the newsletter's message keeps drawing opens and clicks all month.
+  const klaviyoMessages = [
+    { id: 'WLC01a', name: 'Welcome Series: Email 1', sent: 420 },
+    { id: 'ABC02b', name: 'Abandoned Cart: Reminder', sent: 260 },
+    { id: 'NWS03c', name: 'Monthly Newsletter', sent: 900 },
+  ];
+  const klaviyoBase = memoize((date: string): KlaviyoRow[] => {
+    if (!inRange(date)) return [];
+    return klaviyoMessages.map((m) => {
+      const r = new Rng(seed, 'klaviyo', date, m.id);
+      const received = Math.round(m.sent * WEEKDAY_SOCIAL[weekday(date)]! * r.noise(0.15));
+      const uniqueOpened = Math.max(1, Math.round(received * 0.42 * r.noise(0.15)));
+      const uniqueClicked = Math.max(1, Math.round(uniqueOpened * 0.12 * r.noise(0.25)));
+      return {
+        date, messageId: m.id, messageName: m.name, received,
+        opened: uniqueOpened + Math.max(1, Math.round(uniqueOpened * 0.3 * r.noise(0.3))), uniqueOpened,
+        clicked: uniqueClicked + r.poisson(uniqueClicked * 0.4), uniqueClicked,
+        bounced: 1 + r.poisson(received * 0.008), unsubscribed: 1 + r.poisson(received * 0.002), spam: 1 + r.poisson(received * 0.0004),
+      };
+    });
+  });
+
   const DEAL_STAGES = ['closedwon', 'closedwon', 'closedwon', 'closedlost', 'closedlost', 'appointmentscheduled', 'qualifiedtobuy', 'presentationscheduled', 'contractsent'];
   const hubspotBase = memoize((date: string): HubspotDeal[] => {
     if (!inRange(date)) return [];
@@ -701,6 +743,14 @@ export function createDataset(options: DatasetOptions): Dataset {
     const impressions = n(row.impressions, f);
     return { ...row, impressions, clicks: Math.min(impressions, n(row.clicks, f)), spend: (Number(row.spend) * f).toFixed(2), conversions: n(row.conversions, f), conversionValue: (Number(row.conversionValue) * f).toFixed(2) };
   });
+  const klaviyoTable = table<KlaviyoRow>('klaviyo', klaviyoBase, (row, f) => {
+    const uniqueOpened = n(row.uniqueOpened, f);
+    const uniqueClicked = n(row.uniqueClicked, f);
+    return {
+      ...row, received: n(row.received, f), uniqueOpened, opened: Math.max(uniqueOpened, n(row.opened, f)), uniqueClicked, clicked: Math.max(uniqueClicked, n(row.clicked, f)),
+      bounced: n(row.bounced, f), unsubscribed: n(row.unsubscribed, f), spam: n(row.spam, f),
+    };
+  });
   const hubspotTable = table<HubspotDeal>('hubspot', hubspotBase, (d, f) => ({ ...d, amount: (Number(d.amount) * f).toFixed(2) }));
 
   const launchSpec = adsSpecs.find((s) => s.id === '21000000005');
@@ -742,6 +792,13 @@ export function createDataset(options: DatasetOptions): Dataset {
     }),
     hubspot: Object.assign(hubspotTable, { portalId: 24_681_357, timeZone: 'UTC', currency: 'EUR' }),
     tiktok: Object.assign(tiktokTable, { advertiserIds: ['7100000000000000001'], currency: 'EUR', timeZone: 'Europe/Berlin' }),
+    klaviyo: Object.assign(klaviyoTable, {
+      accountId: 'XyZ9kA', organization: 'Example Inc', timeZone: 'America/New_York', currency: 'USD',
+      metrics: {
+        received: { id: 'RcvE1m', name: 'Received Email' }, opened: { id: 'OpnE2m', name: 'Opened Email' }, clicked: { id: 'ClkE3m', name: 'Clicked Email' },
+        bounced: { id: 'BncE4m', name: 'Bounced Email' }, unsubscribed: { id: 'UnsE5m', name: 'Unsubscribed from Email Marketing' }, spam: { id: 'SpmE6m', name: 'Marked Email as Spam' },
+      },
+    }),
   };
 
   restaters.set(ds, (r) => {

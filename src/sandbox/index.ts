@@ -1,5 +1,5 @@
 export { createDataset, restate, SENDGRID_METRICS } from './dataset.ts';
-export type { Dataset, HubspotDeal, LinkedInRow, TikTokRow, Ga4Row, GoogleAdsRow, MetaRow, Restatement, SearchConsoleRow } from './dataset.ts';
+export type { Dataset, HubspotDeal, KlaviyoRow, LinkedInRow, TikTokRow, Ga4Row, GoogleAdsRow, MetaRow, Restatement, SearchConsoleRow } from './dataset.ts';
 export { CredentialStore } from './server.ts';
 export type { Fault, FakeServer, LoggedRequest } from './server.ts';
 export { GOOGLE_JWT_GRANT, GOOGLE_STATIC_TOKEN, SANDBOX_OAUTH_CLIENT, startGoogleTokenFake } from './google-token.ts';
@@ -20,6 +20,8 @@ export { LINKEDIN_CLIENT, startLinkedInFake } from './linkedin.ts';
 export type { LinkedInSettings } from './linkedin.ts';
 export { TIKTOK_ACCESS_TOKEN, startTikTokFake } from './tiktok.ts';
 export type { TikTokSettings } from './tiktok.ts';
+export { KLAVIYO_API_KEY, startKlaviyoFake } from './klaviyo.ts';
+export type { KlaviyoSettings } from './klaviyo.ts';
 export type { ShopSettings } from './shop.ts';
 export { sandboxConnectorEnv, startSandbox } from './sandbox.ts';
 export type { Sandbox } from './sandbox.ts';

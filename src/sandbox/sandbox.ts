@@ -11,6 +11,7 @@ import { SHOP_ACCESS_TOKEN, startShopFake, type ShopSettings } from './shop.ts';
 import { HUBSPOT_ACCESS_TOKEN, startHubspotFake, type HubspotSettings } from './hubspot.ts';
 import { LINKEDIN_CLIENT, startLinkedInFake, type LinkedInSettings } from './linkedin.ts';
 import { TIKTOK_ACCESS_TOKEN, startTikTokFake, type TikTokSettings } from './tiktok.ts';
+import { KLAVIYO_API_KEY, startKlaviyoFake, type KlaviyoSettings } from './klaviyo.ts';
 
 interface SandboxOptions {
   /** expires_in of Google access tokens; default 3599. */
@@ -26,6 +27,7 @@ interface SandboxOptions {
     hubspot?: Partial<HubspotSettings>;
     linkedin?: Partial<LinkedInSettings>;
     tiktok?: Partial<TikTokSettings>;
+    klaviyo?: Partial<KlaviyoSettings>;
   };
 }
 
@@ -43,6 +45,7 @@ export interface Sandbox {
     hubspot: string;
     linkedin: string;
     tiktok: string;
+    klaviyo: string;
   };
   credentials: {
     google: { oauthClient: OAuthClient; tokenUrl: string; authUrl: string; staticAccessToken: string; readonly serviceAccountKey: ServiceAccountKey };
@@ -54,6 +57,7 @@ export interface Sandbox {
     hubspot: { accessToken: string };
     linkedin: { clientId: string; clientSecret: string; refreshToken: string; adAccountIds: string[] };
     tiktok: { accessToken: string; advertiserIds: string[] };
+    klaviyo: { apiKey: string; metricIds: Record<string, string> };
   };
   fakes: {
     googleToken: GoogleTokenFake;
@@ -67,6 +71,7 @@ export interface Sandbox {
     hubspot: FakeServer<HubspotSettings>;
     linkedin: FakeServer<LinkedInSettings> & { issued: string[] };
     tiktok: FakeServer<TikTokSettings>;
+    klaviyo: FakeServer<KlaviyoSettings>;
   };
   close(): Promise<void>;
 }
@@ -87,18 +92,19 @@ export async function startSandbox(dataset: Dataset, options: SandboxOptions = {
     startHubspotFake(dataset, { settings: s.hubspot }),
     startLinkedInFake(dataset, { settings: s.linkedin }),
     startTikTokFake(dataset, { settings: s.tiktok }),
+    startKlaviyoFake(dataset, { settings: s.klaviyo }),
   ] as const);
   const failed = started.find((r) => r.status === 'rejected');
   if (failed) {
     await Promise.all(started.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
     throw (failed as PromiseRejectedResult).reason;
   }
-  const [googleToken, ga4, searchConsole, googleAds, meta, mailchimp, sendgrid, shop, hubspot, linkedin, tiktok] = started.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
+  const [googleToken, ga4, searchConsole, googleAds, meta, mailchimp, sendgrid, shop, hubspot, linkedin, tiktok, klaviyo] = started.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
     GoogleTokenFake, FakeServer<Ga4Settings>, FakeServer<SearchConsoleSettings>, FakeServer<GoogleAdsSettings>,
     FakeServer<MetaSettings>, FakeServer<MailchimpSettings>, FakeServer<SendgridSettings>, FakeServer<ShopSettings>,
-    FakeServer<HubspotSettings>, FakeServer<LinkedInSettings> & { issued: string[] }, FakeServer<TikTokSettings>,
+    FakeServer<HubspotSettings>, FakeServer<LinkedInSettings> & { issued: string[] }, FakeServer<TikTokSettings>, FakeServer<KlaviyoSettings>,
   ];
-  const fakes = { googleToken, ga4, searchConsole, googleAds, meta, mailchimp, sendgrid, shop, hubspot, linkedin, tiktok };
+  const fakes = { googleToken, ga4, searchConsole, googleAds, meta, mailchimp, sendgrid, shop, hubspot, linkedin, tiktok, klaviyo };
   return {
     urls: {
       googleToken: googleToken.url,
@@ -112,6 +118,7 @@ export async function startSandbox(dataset: Dataset, options: SandboxOptions = {
       hubspot: hubspot.url,
       linkedin: linkedin.url,
       tiktok: tiktok.url,
+      klaviyo: klaviyo.url,
     },
     credentials: {
       google: {
@@ -131,6 +138,7 @@ export async function startSandbox(dataset: Dataset, options: SandboxOptions = {
       hubspot: { accessToken: HUBSPOT_ACCESS_TOKEN },
       linkedin: { ...LINKEDIN_CLIENT, adAccountIds: dataset.linkedin.accountIds },
       tiktok: { accessToken: TIKTOK_ACCESS_TOKEN, advertiserIds: dataset.tiktok.advertiserIds },
+      klaviyo: { apiKey: KLAVIYO_API_KEY, metricIds: Object.fromEntries(Object.entries(dataset.klaviyo.metrics).map(([k, m]) => [k, m.id])) },
     },
     fakes,
     close: async () => {

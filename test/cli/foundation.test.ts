@@ -15,7 +15,7 @@ describe('kpi validate', () => {
     const res = await runCli(['validate', '--config', 'config/example.yaml', '--env-from', 'config/example.env'], { cwd: root });
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
-    expect(res.stdout).toBe('config/example.yaml: valid (11 connectors, 2 custom KPIs, 2 goals, 1 OKR, 5 alert rules, 2 channels)\n');
+    expect(res.stdout).toBe('config/example.yaml: valid (12 connectors, 2 custom KPIs, 2 goals, 1 OKR, 5 alert rules, 2 channels)\n');
   });
 
   it('lists every missing secret of the example when the environment lacks them, with exit code 3', async () => {

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { parseDefinition } from '../../src/connectors/declarative/config.ts';
 import { dateOf, factsOf } from '../../src/connectors/declarative/records.ts';
 import { fill } from '../../src/connectors/declarative/template.ts';
-import { DataError } from '../../src/core/errors.ts';
+import { requestsFor, zipped } from '../../src/connectors/declarative/engine.ts';
+import { ConfigError, DataError, TransientError } from '../../src/core/errors.ts';
 
 /** How a definition turns one record into facts, and fills its templates: values by hand. */
 const def = parseDefinition(
@@ -66,5 +67,79 @@ describe('declarative records', () => {
       'us6/9/20260301/2/1772319600000/2026-03-02T23:00:00Z/["1","2"]',
     );
     expect(() => fill('{config.missing}', scope)).toThrow(/\{config\.missing\} has no value/);
+  });
+
+  it('makes an answer in columns (dates beside counts) one record per position, each with its day and numbers', () => {
+    const cols = parseDefinition(
+      {
+        type: 'columns',
+        title: 'Columns',
+        baseUrl: 'https://api.example.com',
+        config: { account: { kind: 'string', default: 'a', description: 'the account' } },
+        accounts: { single: 'account' },
+        request: { path: '/x' },
+        records: 'data.rows',
+        zip: { day: '_answer.data.dates', n: 'measurements.count', u: 'measurements.unique' },
+        date: { path: 'day' },
+        dimensions: { channel: { value: 'email' }, campaignId: { path: '_parent.dimensions.0' } },
+        metrics: { email_opens: 'n', email_unique_opens: 'u' },
+      },
+      'test',
+    );
+    const answer = {
+      data: {
+        dates: ['2026-03-01T00:00:00+01:00', '2026-03-02T00:00:00+01:00'],
+        rows: [
+          { dimensions: ['m1'], measurements: { count: [5, 0], unique: [3, 0] } },
+          { dimensions: [], measurements: { count: [1, 2], unique: [1, 1] } },
+        ],
+      },
+    };
+    const records = zipped(cols, answer, answer.data.rows, 'c');
+    expect(records.map((r) => [dateOf(cols, r, 'Europe/Berlin'), factsOf(cols, r, '2026-03-01', info).map((f) => [f.campaignId, f.metric, f.value])])).toEqual([
+      ['2026-03-01', [['m1', 'email_opens', 5], ['m1', 'email_unique_opens', 3]]],
+      ['2026-03-02', [['m1', 'email_opens', 0], ['m1', 'email_unique_opens', 0]]],
+      ['2026-03-01', [['', 'email_opens', 1], ['', 'email_unique_opens', 1]]],
+      ['2026-03-02', [['', 'email_opens', 2], ['', 'email_unique_opens', 1]]],
+    ]);
+    // Lists that do not line up cannot be read by position: the run fails and asks again.
+    const short = { data: { ...answer.data, rows: [{ dimensions: [], measurements: { count: [1], unique: [1, 1] } }] } };
+    expect(() => zipped(cols, short, short.data.rows, 'c')).toThrow(TransientError);
+    expect(() => zipped(cols, short, short.data.rows, 'c')).toThrow(/lists of different lengths: "_answer.data.dates" 2, "measurements.count" 1/);
+    expect(() => zipped(cols, answer, [{ dimensions: [] }], 'c')).toThrow(/no list at "measurements.count"/);
+  });
+
+  it('reads with every request the config enables (requests: all), and refuses a config that enables none', () => {
+    const all = parseDefinition(
+      {
+        type: 'per_metric',
+        title: 'Per metric',
+        baseUrl: 'https://api.example.com',
+        config: {
+          account: { kind: 'string', default: 'a', description: 'the account' },
+          opensId: { kind: 'string', optional: true, description: 'x' },
+          clicksId: { kind: 'string', optional: true, description: 'y' },
+        },
+        accounts: { single: 'account' },
+        requests: 'all',
+        request: [
+          { when: 'opensId', path: '/agg', body: { id: '{config.opensId}' }, fields: { metric: 'opens' } },
+          { when: 'clicksId', path: '/agg', body: { id: '{config.clicksId}' }, fields: { metric: 'clicks' } },
+        ],
+        date: { path: 'day' },
+        metrics: { email_opens: { path: 'n', where: { '_request.metric': 'opens' } } },
+      },
+      'test',
+    );
+    expect(requestsFor(all, { name: 'c', opensId: 'A', clicksId: 'B' }).map((r) => r.fields?.metric)).toEqual(['opens', 'clicks']);
+    expect(requestsFor(all, { name: 'c', clicksId: 'B' }).map((r) => r.fields?.metric)).toEqual(['clicks']);
+    expect(() => requestsFor(all, { name: 'c' })).toThrow(ConfigError);
+    expect(() => requestsFor(all, { name: 'c' })).toThrow(/set at least one of opensId, clicksId/);
+    // The default still chooses one.
+    expect(requestsFor({ ...all, requests: 'first' }, { name: 'c', opensId: 'A', clicksId: 'B' })).toHaveLength(1);
+  });
+
+  it('fills {zone} with the zone the window is in', () => {
+    expect(fill('{zone}', { config: {}, zone: 'America/New_York', name: 'c' })).toBe('America/New_York');
   });
 });

@@ -31,16 +31,16 @@ describe('kpi demo', () => {
   it('syncs every connector of config/demo.yaml from the sandbox and exits 0', () => {
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
-    for (const name of ['ga4-shop', 'search-console', 'google-ads', 'meta-ads', 'mailchimp', 'sendgrid', 'linkedin-ads', 'tiktok-ads', 'hubspot-deals', 'crm-leads', 'shop-orders']) {
+    for (const name of ['ga4-shop', 'search-console', 'google-ads', 'meta-ads', 'mailchimp', 'sendgrid', 'linkedin-ads', 'tiktok-ads', 'klaviyo', 'hubspot-deals', 'crm-leads', 'shop-orders']) {
       expect(first.stdout).toMatch(new RegExp(`^  ${name} +succeeded: \\d+ read, \\d+ written, 0 quarantined`, 'm'));
     }
-    expect(first.stdout).toContain('11 of 11 connectors synced');
+    expect(first.stdout).toContain('12 of 12 connectors synced');
   });
 
   it('backfills the whole data set: every day of every daily source is in the warehouse', async () => {
     const rows = await wh.db.selectFrom('metric_facts').select(['connector', (eb) => eb.fn.min('date').as('first'), (eb) => eb.fn.max('date').as('last')]).groupBy('connector').execute();
     const byConnector = Object.fromEntries(rows.map((r) => [r.connector, `${r.first}..${r.last}`]));
-    for (const daily of ['ga4-shop', 'google-ads', 'meta-ads', 'sendgrid', 'linkedin-ads', 'tiktok-ads', 'crm-leads', 'shop-orders']) expect(byConnector[daily]).toBe(`${ds.startDate}..${AS_OF}`);
+    for (const daily of ['ga4-shop', 'google-ads', 'meta-ads', 'sendgrid', 'linkedin-ads', 'tiktok-ads', 'klaviyo', 'crm-leads', 'shop-orders']) expect(byConnector[daily]).toBe(`${ds.startDate}..${AS_OF}`);
   });
 
   it("reports the North Star first, with last week's revenue equal to the data set's", () => {
@@ -64,7 +64,7 @@ describe('kpi demo', () => {
   it('a second run is incremental and changes nothing that was already right', async () => {
     expect(second.code).toBe(0);
     const written = [...second.stdout.matchAll(/^  [a-z0-9-]+ +succeeded: (\d+) read, (\d+) written/gm)].map((m) => Number(m[2]));
-    expect(written).toHaveLength(11);
+    expect(written).toHaveLength(12);
     expect(written.every((w) => w === 0)).toBe(true);
     const firstRead = [...first.stdout.matchAll(/succeeded: (\d+) read/g)].reduce((s, m) => s + Number(m[1]), 0);
     const secondRead = [...second.stdout.matchAll(/succeeded: (\d+) read/g)].reduce((s, m) => s + Number(m[1]), 0);

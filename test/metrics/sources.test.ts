@@ -178,6 +178,6 @@ describe('kpi validate', () => {
 
   it('passes the shipped example without a warning: it says where revenue and leads come from', async () => {
     const res = await runCli(['validate', '--config', 'config/example.yaml', '--env-from', 'config/example.env'], { cwd: new URL('../..', import.meta.url).pathname });
-    expect(res).toEqual({ code: 0, stdout: 'config/example.yaml: valid (11 connectors, 2 custom KPIs, 2 goals, 1 OKR, 5 alert rules, 2 channels)\n', stderr: '' });
+    expect(res).toEqual({ code: 0, stdout: 'config/example.yaml: valid (12 connectors, 2 custom KPIs, 2 goals, 1 OKR, 5 alert rules, 2 channels)\n', stderr: '' });
   });
 });

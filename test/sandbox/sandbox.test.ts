@@ -6,8 +6,8 @@ describe('startSandbox', () => {
   it('starts every fake on 127.0.0.1 and closes them all', async () => {
     const sb = await startSandbox(createDataset({ seed: 9, endDate: '2024-03-31', days: 30 }));
     const urls = Object.values(sb.urls);
-    expect(urls).toHaveLength(11);
-    expect(new Set(urls).size).toBe(11);
+    expect(urls).toHaveLength(12);
+    expect(new Set(urls).size).toBe(12);
     for (const u of urls) expect(u).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     const c = callers(sb);
     for (const name of FAKE_NAMES) expect((await c[name].call()).status).toBe(200);

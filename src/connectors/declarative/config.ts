@@ -51,12 +51,28 @@ export function settingsShape(def: SourceDefinition): Record<string, z.ZodType> 
   return Object.fromEntries(Object.entries(def.config).map(([k, f]) => [k, fieldSchema(f, k === accounts)]));
 }
 
+/** The settings that enable a `requests: all` definition's requests, when every one has a `when`; else none. */
+function requestSettings(def: SourceDefinition): string[] {
+  if (def.requests !== 'all') return [];
+  const list = Array.isArray(def.request) ? def.request : [def.request];
+  return list.every((r) => r.when !== undefined) ? [...new Set(list.map((r) => r.when!))] : [];
+}
+
+function isSet(v: unknown): boolean {
+  return v !== undefined && v !== null && v !== '' && !(Array.isArray(v) && v.length === 0);
+}
+
 /** The zod schema of a `type:` entry for this definition: the fields every connector has, then its own. */
 export function configSchemaOf(def: SourceDefinition): z.ZodType<SourceConfig> {
   const known = schemas.get(def);
   if (known) return known;
   const own = settingsShape(def);
-  const schema = z.strictObject({ ...baseConnectorFields, ...httpConnectorFields, type: z.literal(def.type), ...own }) as unknown as z.ZodType<SourceConfig>;
+  const enabling = requestSettings(def);
+  const schema = z.strictObject({ ...baseConnectorFields, ...httpConnectorFields, type: z.literal(def.type), ...own }).superRefine((config, ctx) => {
+    // `requests: all` with a setting behind each request: none set, the connector would read nothing.
+    if (enabling.length === 0 || enabling.some((key) => isSet((config as Record<string, unknown>)[key]))) return;
+    ctx.addIssue({ code: 'custom', path: [enabling[0]!], message: `set at least one of ${enabling.join(', ')}: each is a request the connector reads, and with none it would read nothing` });
+  }) as unknown as z.ZodType<SourceConfig>;
   schemas.set(def, schema);
   return schema;
 }

@@ -8,7 +8,8 @@ import { z } from 'zod';
  * window's `{from}`, `{to}` (YYYY-MM-DD), `{from:FORMAT}` / `{to:FORMAT}` (a luxon format such
  * as `yyyyMMdd`, `y`, `M`, `d`), `{from_unix}` / `{to_unix}` and `{from_ms}` / `{to_ms}` (the
  * first and last second or millisecond of those days in the date zone), `{start_iso}` /
- * `{end_iso}` (the window's first instant and the instant after its last day, in UTC ISO).
+ * `{end_iso}` (the window's first instant and the instant after its last day, in UTC ISO),
+ * `{zone}` (the zone the window's days are in: the account's, once `describe` has said it).
  * `{config.NAME|after:-}` keeps what follows the last `-` (a Mailchimp key's datacenter);
  * `{config.NAME|json}` writes the value as JSON (a list as ["a","b"]).
  */
@@ -85,6 +86,8 @@ const request = z.strictObject({
   headers: z.record(z.string(), template).default({}),
   /** Use this request only when the config's value of this key is set and not empty. */
   when: z.string().optional(),
+  /** Values (templates) each record of this request's answers carries under `_request.`: which metric a request per metric asked for. */
+  fields: z.record(z.string(), template).optional(),
 });
 export type RequestSpec = z.infer<typeof request>;
 
@@ -136,6 +139,8 @@ export const sourceDefinitionSchema = z.strictObject({
   accounts: z.strictObject({ list: z.string().optional(), single: z.string().optional() }).refine((a) => (a.list === undefined) !== (a.single === undefined), 'give list or single'),
   /** The data request; several, each with `when`, choose by config (the first whose `when` is set, else the one without). */
   request: z.union([request, z.array(request).min(1)]),
+  /** `first`: one request of the list, chosen as above; `all`: every one without `when` or whose `when` is set, their records read together (one request per metric). */
+  requests: z.enum(['first', 'all']).default('first'),
   pagination: pagination.default({ type: 'none' }),
   window: z
     .strictObject({
@@ -148,6 +153,12 @@ export const sourceDefinitionSchema = z.strictObject({
   records: z.string().default('').describe('dot path to the array of records in the answer; empty for a top-level array'),
   /** Each record fans out into the items of this array inside it (SendGrid's stats per day); `_parent.` reaches the record. */
   explode: z.string().optional(),
+  /**
+   * Parallel arrays made records (an answer in columns: a list of dates beside a list of counts):
+   * `{ KEY: path }`, each path a list in the record (`_answer.` reaches the whole answer); the
+   * i-th record has KEY: the i-th element of each list, and `_parent.` reaches the record.
+   */
+  zip: z.record(z.string().regex(/^[a-zA-Z][a-zA-Z0-9_]*$/), z.string().min(1)).refine((z) => Object.keys(z).length > 0, 'give at least one list').optional(),
   date: z.strictObject({ path: z.string().min(1), format: z.string().default('iso') }).describe('`iso`, `unix`, `unix_ms`, `ymd_object` ({year, month, day}) or a luxon format'),
   dimensions: z
     .strictObject({ channel: dimension.default({ value: '' }), campaign: dimension.optional(), campaignId: dimension.optional() })

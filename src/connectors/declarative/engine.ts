@@ -26,13 +26,25 @@ export interface SourceOptions {
 /** The request the config selects: the first whose `when` setting is set, else the first without `when`. */
 export function requestFor(def: SourceDefinition, config: Record<string, unknown>): RequestSpec {
   const list = Array.isArray(def.request) ? def.request : [def.request];
-  const isSet = (key: string) => {
-    const v = config[key];
-    return v !== undefined && v !== null && v !== '' && !(Array.isArray(v) && v.length === 0);
-  };
-  const chosen = list.find((r) => r.when !== undefined && isSet(r.when)) ?? list.find((r) => r.when === undefined);
+  const chosen = list.find((r) => r.when !== undefined && isSetting(config[r.when])) ?? list.find((r) => r.when === undefined);
   if (!chosen) throw new ConfigError(`connector "${String(config.name)}": its source definition has no request for this configuration`);
   return chosen;
+}
+
+/** The requests a window is read with: the one `requestFor` chooses, or (`requests: all`) every one the config enables. */
+export function requestsFor(def: SourceDefinition, config: Record<string, unknown>): RequestSpec[] {
+  if (def.requests === 'first') return [requestFor(def, config)];
+  const list = Array.isArray(def.request) ? def.request : [def.request];
+  const chosen = list.filter((r) => r.when === undefined || isSetting(config[r.when]));
+  if (chosen.length === 0) {
+    const names = list.map((r) => r.when).filter((w): w is string => w !== undefined);
+    throw new ConfigError(`connector "${String(config.name)}": set at least one of ${names.join(', ')}: each is a request it reads`);
+  }
+  return chosen;
+}
+
+function isSetting(v: unknown): boolean {
+  return v !== undefined && v !== null && v !== '' && !(Array.isArray(v) && v.length === 0);
 }
 
 /** The streams: each account of a list setting, or the one a setting names. */
@@ -144,7 +156,7 @@ function pagesOf(def: SourceDefinition, session: SourceSession, spec: RequestSpe
   return paginate({ connector: s.name, what }, first, async (at) => {
     const { query, body } = pagingParams(p, at);
     const res = await session.send(spec, s, { query, body, ...(at.url ? { url: at.url } : {}) });
-    const items = recordsAt(res.data, def.records, s.name);
+    const items = tagged(zipped(def, res.data, recordsAt(res.data, def.records, s.name), s.name), spec, s);
     if (p.type === 'none') return { items };
     if (p.type === 'page') {
       const pages = p.totalPagesPath ? Number(getPath(res.data, p.totalPagesPath)) : Number.NaN;
@@ -185,6 +197,37 @@ export function recordsAt(body: unknown, path: string, name: string): unknown[] 
   return found;
 }
 
+/**
+ * The records of an answer in columns (`zip`): each record's parallel lists made one record per
+ * position. Lists of different lengths, or a path that is not a list, cannot be read position by
+ * position: like an answer without its records, the run fails naming them and asks again.
+ */
+export function zipped(def: SourceDefinition, body: unknown, records: unknown[], name: string): unknown[] {
+  if (!def.zip) return records;
+  const keys = Object.entries(def.zip);
+  const out: unknown[] = [];
+  for (const [n, record] of records.entries()) {
+    const scope = { _answer: body, ...(record !== null && typeof record === 'object' && !Array.isArray(record) ? record : {}) };
+    const lists = keys.map(([key, path]) => {
+      const found = path.startsWith('_answer.') ? getPath(body, path.slice('_answer.'.length)) : getPath(scope, path);
+      if (!Array.isArray(found)) throw new TransientError(`connector "${name}": record ${n} of the answer has no list at "${path}" (zip ${key}): ${found === undefined ? 'missing' : shownValue(found)}`);
+      return found;
+    });
+    const length = lists[0]!.length;
+    const odd = lists.findIndex((l) => l.length !== length);
+    if (odd >= 0) throw new TransientError(`connector "${name}": record ${n} of the answer has lists of different lengths: "${keys[0]![1]}" ${length}, "${keys[odd]![1]}" ${lists[odd]!.length}`);
+    for (let i = 0; i < length; i++) out.push({ ...Object.fromEntries(keys.map(([key], k) => [key, lists[k]![i]])), _parent: record });
+  }
+  return out;
+}
+
+/** Records with their request's `fields` under `_request` (which metric a request per metric asked for). */
+function tagged(records: unknown[], spec: RequestSpec, s: TemplateScope): unknown[] {
+  if (!spec.fields) return records;
+  const fields = Object.fromEntries(Object.entries(spec.fields).map(([k, v]) => [k, fill(v, s)]));
+  return records.map((r) => (r !== null && typeof r === 'object' && !Array.isArray(r) ? { ...r, _request: fields } : { value: r, _request: fields }));
+}
+
 /** A record with its day, or why it has none the sync can use. */
 interface Dated {
   date: string | null;
@@ -194,7 +237,7 @@ interface Dated {
 
 export function openSource(def: SourceDefinition, config: SourceConfig, ctx: OpenContext, options: SourceOptions): SourceReader<Dated> {
   const session = openSession(def, config, ctx, options);
-  const spec = requestFor(def, config);
+  const specs = requestsFor(def, config);
   const infos = new Map<string, StreamInfo>();
   return {
     recordSchema: z.object({ date: z.string().nullable(), record: z.unknown(), outside: z.object({ from: z.string(), to: z.string() }).optional() }) as z.ZodType<Dated>,
@@ -216,7 +259,9 @@ export function openSource(def: SourceDefinition, config: SourceConfig, ctx: Ope
         // The account's own zone (HubSpot's portal) decides the instants a window's days span.
         const s = { ...session.scope(account, chunk), zone };
         const records: unknown[] = [];
-        for await (const page of pagesOf(def, session, spec, s, `${def.title} ${spec.path} for ${account}, ${chunk.from}..${chunk.to}`)) records.push(...page);
+        for (const spec of specs) {
+          for await (const page of pagesOf(def, session, spec, s, `${def.title} ${spec.path} for ${account}, ${chunk.from}..${chunk.to}`)) records.push(...page);
+        }
         const dated: Dated[] = [];
         for (const record of records) {
           const date = dateOf(def, record, zone);

@@ -48,6 +48,7 @@ function lookup(key: string, format: string | undefined, scope: TemplateScope): 
     return Object.hasOwn(scope.config, name) ? scope.config[name] : undefined;
   }
   if (key === 'account') return scope.account;
+  if (key === 'zone') return scope.zone;
   return windowValue(key, format, scope);
 }
 

@@ -35,7 +35,7 @@ const MAX_API_MESSAGE = 300;
 /**
  * The error message an API put in its body, in the shapes our sources use: Google and Meta
  * `{error: {message}}`, OAuth `{error, error_description}`, Mailchimp `{title, detail}`,
- * SendGrid `{errors: [{message}]}`. Plain-text bodies count; HTML pages do not.
+ * SendGrid `{errors: [{message}]}`, JSON:API `{errors: [{title, detail}]}` (Klaviyo). Plain-text bodies count; HTML pages do not.
  */
 export function apiErrorMessage(data: unknown, contentType: string | undefined): string | undefined {
   let found: string | undefined;
@@ -53,6 +53,8 @@ export function apiErrorMessage(data: unknown, contentType: string | undefined):
       pickString(body, 'detail') ??
       pickString(body, 'message') ??
       pickString(firstError, 'message') ??
+      pickString(firstError, 'detail') ??
+      pickString(firstError, 'title') ??
       pickString(body, 'title');
   }
   if (!found?.trim()) return undefined;
