@@ -81,7 +81,7 @@ async function allKpiValues(db: Kysely<Database>): Promise<string[]> {
   return rows.map((v) => `${v.kpi}|${v.grain}|${v.period_start}|${v.period_end}|${v.dimension}|${v.dimension_value}|${Number(v.value).toPrecision(12)}`).sort();
 }
 
-describe(`crash: ${KILLS} SIGKILLs of workers in the middle of multi-day syncs (seed ${SEED})`, () => {
+describe(`crash: ${KILLS} SIGKILLs of workers across the phases of multi-day syncs (seed ${SEED})`, () => {
   const wd = workDir('crash');
   const prefix = `${inject('redisPrefix')}-crash`;
   const today = todayIn('UTC');
