@@ -364,13 +364,13 @@ describe(`crash: ${KILLS} SIGKILLs of workers across the phases of multi-day syn
       const at = await waitFor(async () => {
         const c = await checkpoint();
         return c && c >= addDays(from, 6) ? c : null;
-      }, { timeoutMs: 20_000, what: 'seven days to be committed' });
+      }, { timeoutMs: 60_000, what: 'seven days to be committed' });
       first.child.kill('SIGKILL');
       await first.exited;
       await second.start();
       await second.ready;
       await waitFor(async () => (await checkpoint()) === today && (await soloWh.db.selectFrom('sync_runs').select('id').where('status', '=', 'succeeded').execute()).length > 0, {
-        timeoutMs: 30_000,
+        timeoutMs: 120_000,
         what: 'the recovered sync to finish',
       });
       // The chain that sync started recomputes the backfill's days; wait until none of them is
@@ -402,7 +402,7 @@ describe(`crash: ${KILLS} SIGKILLs of workers across the phases of multi-day syn
       await stopAll(procs, 'SIGKILL');
       await soloWh.close();
     }
-  }, 90_000);
+  }, 300_000);
 
   it('leaves no configured secret in the replicas\' logs and output, the databases or Redis', async () => {
     const files = replicas.flatMap((r) => [wd.path(`${r.name}.log`), wd.path(`${r.name}.out`)]);
