@@ -159,8 +159,8 @@ const FACT_KEY = sql.raw(`(connector, account, date, campaign_id, (case when cam
 /** A slice is usually one day of one account: one statement for all of it. */
 const SLICE_BATCH = 50_000;
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
-/** First key of the advisory locks on slices (the second is a hash of connector and account). */
-const SLICE_LOCK = 0x6b7069;
+/** First key of the advisory locks on slices (the second is a hash of connector and account); held by each day's commit. */
+export const SLICE_LOCK = 0x6b7069;
 
 /** A Postgres array literal of the given (escaped) texts, each quoted. */
 function textArray(values: string[]): string {

@@ -1,7 +1,7 @@
 export type { DataDirLock, LockHolder } from './data-dir-lock.ts';
 export { openWarehouse, migrateToLatest, pendingMigrations, ping, isLastingRefusal, type Warehouse, type WarehouseKind } from './db.ts';
 export { campaignKey, campaignKeySql, idKeySql, campaignNames, recordCampaigns, seenCampaigns, type CampaignName } from './campaigns.ts';
-export { replaceSlice, combineRows, storedRowsByDate, hasStoredRows, type Fact, type FactRow, type WriteResult } from './facts.ts';
+export { replaceSlice, combineRows, SLICE_LOCK, storedRowsByDate, hasStoredRows, type Fact, type FactRow, type WriteResult } from './facts.ts';
 export { heldDaysOf, holdDays, releaseHeldDays, type HeldDay } from './held-days.ts';
 export { shownValue, storableText, storableJson, unstorableTextProblem } from './storable.ts';
 export { startRun, recordProgress, finishRun, abandonStaleRuns, unfinishedRuns, abandonRuns, listRuns, recordSkippedRun, connectorRunSummaries, FAILED_RUN_STATUSES, STALE_RUN_MS, type ConnectorRunSummary } from './runs.ts';

@@ -7,11 +7,13 @@ import { addDays, todayIn } from '../../src/core/dates.ts';
 import { connectorFor, runSync } from '../../src/connectors/index.ts';
 import { recompute } from '../../src/metrics/index.ts';
 import { createDataset, startSandbox, type Sandbox } from '../../src/sandbox/index.ts';
-import { migrateToLatest, openWarehouse, type Database } from '../../src/warehouse/index.ts';
+import { migrateToLatest, openWarehouse, SLICE_LOCK, type Database } from '../../src/warehouse/index.ts';
 import { testDatabaseUrlWithSchema, testPostgres, type TestPostgres } from '../helpers/warehouse.ts';
 import { capturedLogger, report, secretScanCase, secretValue, seededRandom, sleep, spawnWorker, startDelayProxy, stopAll, waitFor, workDir, type Proc } from './helpers.ts';
 
-const KILLS = 20;
+/** Kills, each aimed at one phase of a sync (see `phases` below): a few in the backfills, the rest spread evenly over the others. */
+const KILLS = 15;
+const BACKFILL_KILLS = 3;
 const SEED = Number(process.env.CHAOS_SEED ?? Date.now() % 100_000);
 const DAYS = 60;
 /** Each answer from a fake comes this late, so one sync takes seconds and can be killed anywhere in it. */
@@ -79,7 +81,7 @@ async function allKpiValues(db: Kysely<Database>): Promise<string[]> {
   return rows.map((v) => `${v.kpi}|${v.grain}|${v.period_start}|${v.period_end}|${v.dimension}|${v.dimension_value}|${Number(v.value).toPrecision(12)}`).sort();
 }
 
-describe(`crash: ${KILLS} SIGKILLs of workers in the middle of multi-day syncs (seed ${SEED})`, () => {
+describe(`crash: ${KILLS} SIGKILLs of workers across the phases of multi-day syncs (seed ${SEED})`, () => {
   const wd = workDir('crash');
   const prefix = `${inject('redisPrefix')}-crash`;
   const today = todayIn('UTC');
@@ -135,32 +137,42 @@ describe(`crash: ${KILLS} SIGKILLs of workers in the middle of multi-day syncs (
 
   it('a clean, uninterrupted run: one sync per connector, then a full recompute', async () => {
     const t0 = Date.now();
-    const config = parseConfig(configYaml(prefix, start, sb.credentials.googleAds.customerIds), wd.path('kpi.yaml'), { env, checks: configChecks });
-    const cleanWh = await openWarehouse({ url: clean.url, poolSize: 2 });
+    // Straight to the fakes: the proxies only delay answers (so the replicas' syncs can be
+    // killed mid-way), they change nothing in them, and the baseline need not wait for them.
+    const direct = { ...env, ADS_URL: sb.urls.googleAds, META_URL: sb.urls.meta, SENDGRID_URL: sb.urls.sendgrid, SHOP_URL: sb.urls.shop };
+    const config = parseConfig(configYaml(prefix, start, sb.credentials.googleAds.customerIds), wd.path('kpi.yaml'), { env: direct, checks: configChecks });
+    const cleanWh = await openWarehouse({ url: clean.url, poolSize: 4 });
     try {
       await migrateToLatest(cleanWh.db);
-      for (const c of config.connectors) {
-        const res = await runSync({ db: cleanWh.db, connector: await connectorFor(c.type), config: c, log });
-        expect(res.run.status, res.run.error ?? '').toBe('succeeded');
-      }
+      // The connectors side by side, as the replicas sync them: each writes only its own facts.
+      const results = await Promise.all(config.connectors.map(async (c) => runSync({ db: cleanWh.db, connector: await connectorFor(c.type), config: c, log })));
+      for (const res of results) expect(res.run.status, res.run.error ?? '').toBe('succeeded');
       await recompute(cleanWh.db, config);
       const facts = await allFacts(cleanWh.db);
       expect(facts.length).toBeGreaterThan(1000);
-      report(`a clean sync of 4 connectors (google_ads, meta_ads, sendgrid, http_json) over ${DAYS} days through the slow proxies`, `${facts.length} facts and ${(await allKpiValues(cleanWh.db)).length} KPI values in ${((Date.now() - t0) / 1000).toFixed(1)} s: the baseline`);
+      report(`a clean sync of 4 connectors (google_ads, meta_ads, sendgrid, http_json) over ${DAYS} days, side by side, straight to the fakes`, `${facts.length} facts and ${(await allKpiValues(cleanWh.db)).length} KPI values in ${((Date.now() - t0) / 1000).toFixed(1)} s: the baseline`);
     } finally {
       await cleanWh.close();
     }
   }, 90_000);
 
-  it(`SIGKILL at ${KILLS} random points mid-sync; after recovery the facts and KPI values equal the clean run's and no run is left running`, async () => {
+  it(`SIGKILL at ${KILLS} points stratified over the phases of a sync; after recovery the facts and KPI values equal the clean run's and no run is left running`, async () => {
     const file = wd.file('kpi.yaml', configYaml(prefix, start, sb.credentials.googleAds.customerIds));
     let n = 0;
-    const spawnReplica = () => {
+    // Spares are loaded (modules, config) but start the app only when a replica they replace
+    // is dead: the time a kill costs is then the kill's, not a process start-up's.
+    const spawnReplica = (spare: boolean) => {
       const name = `replica-${++n}`;
-      const p = spawnWorker(file, { ...env, DATABASE_URL: wh.url, REDIS_URL: inject('redisUrl'), TUNING: JSON.stringify(TUNING), LOG_FILE: wd.path(`${name}.log`), SHUTDOWN_TIMEOUT_MS: '3000' }, { name, outFile: wd.path(`${name}.out`) });
+      const p = spawnWorker(
+        file,
+        { ...env, DATABASE_URL: wh.url, PGAPPNAME: appName(name), REDIS_URL: inject('redisUrl'), TUNING: JSON.stringify(TUNING), LOG_FILE: wd.path(`${name}.log`), SHUTDOWN_TIMEOUT_MS: '3000' },
+        { name, outFile: wd.path(`${name}.out`), spare },
+      );
       replicas.push(p);
       return p;
     };
+    /** Each replica's connections carry its name, so pg_stat_activity tells whose they are. */
+    const appName = (name: string) => `kpi-crash-${process.pid}-${name}`;
     const logOf = (p: Proc) => {
       try {
         return readFileSync(wd.path(`${p.name}.log`), 'utf8');
@@ -169,40 +181,97 @@ describe(`crash: ${KILLS} SIGKILLs of workers in the middle of multi-day syncs (
       }
     };
     const running = () => wh.db.selectFrom('sync_runs').select(['id', 'connector', 'rows_read']).where('status', '=', 'running').execute();
-
-    for (let i = 0; i < 3; i++) spawnReplica();
-    await Promise.all(replicas.map((r) => r.ready));
+    const working = () => replicas.filter((r) => r.alive() && r.isReady());
+    /** The working replicas whose log has started one of these runs, with those runs. */
+    const holders = async <R extends { id: number }>(runs: R[]) => {
+      return working()
+        .map((r) => {
+          const text = logOf(r);
+          return { r, runs: runs.filter((run) => text.includes(`"runId":${run.id},`)) };
+        })
+        .filter((c) => c.runs.length > 0);
+    };
     const rand = seededRandom(SEED);
-    const killed: Array<{ replica: string; runs: string[] }> = [];
+    const pick = <T>(list: T[]): T | null => (list.length > 0 ? list[Math.floor(rand() * list.length)]! : null);
+    let seenFinished = new Date();
+
+    /**
+     * Where a kill lands, chosen from outside through the database and the replicas' logs:
+     * - backfill: inside a connector's first (60-day) sync, before or between its days' commits;
+     * - resync: inside a later sync of the 20-day lookback;
+     * - commit: while a day's transaction (facts, checkpoint, counters) is open on the victim's connection;
+     * - succeeded: just after a run was recorded `succeeded`, while its job and chain finish.
+     */
+    const phases = {
+      backfill: async () => {
+        const live = await running();
+        const done = await wh.db.selectFrom('sync_runs').select('connector').distinct().where('status', '=', 'succeeded').execute();
+        return pick(await holders(live.filter((run) => !done.some((d) => d.connector === run.connector))));
+      },
+      resync: async () => {
+        const live = await running();
+        const done = await wh.db.selectFrom('sync_runs').select('connector').distinct().where('status', '=', 'succeeded').execute();
+        return pick(await holders(live.filter((run) => done.some((d) => d.connector === run.connector))));
+      },
+      commit: async () => {
+        // A day's commit: a transaction holding the advisory lock on a slice (src/warehouse/facts.ts).
+        const open = await sql<{ app: string }>`select a.application_name as app from pg_stat_activity a join pg_locks l on l.pid = a.pid
+          where a.datname = current_database() and l.locktype = 'advisory' and l.classid = ${SLICE_LOCK} and l.granted`.execute(wh.db);
+        const victims = working().filter((r) => open.rows.some((o) => o.app === appName(r.name)));
+        const r = pick(victims);
+        if (!r) return null;
+        const text = logOf(r);
+        return { r, runs: (await running()).filter((run) => text.includes(`"runId":${run.id},`)) };
+      },
+      succeeded: async () => {
+        const since = seenFinished;
+        const finished = await wh.db.selectFrom('sync_runs').select(['id', 'finished_at']).where('status', '=', 'succeeded').where('finished_at', '>', since).execute();
+        if (finished.length === 0) return null;
+        seenFinished = new Date(Math.max(...finished.map((f) => new Date(f.finished_at!).getTime())));
+        const c = pick(await holders(finished));
+        if (!c) return null;
+        const text = logOf(c.r);
+        return { r: c.r, runs: (await running()).filter((run) => text.includes(`"runId":${run.id},`)) };
+      },
+    };
+    type Phase = keyof typeof phases;
+    // The backfills come first (they exist only until each connector's first success), then
+    // the other three phases equally often, in an order the seed shuffles.
+    const later: Phase[] = Array.from({ length: KILLS - BACKFILL_KILLS }, (_, i) => (['resync', 'commit', 'succeeded'] as const)[i % 3]!);
+    for (let i = later.length - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      [later[i], later[j]] = [later[j]!, later[i]!];
+    }
+    const plan: Phase[] = [...Array.from({ length: BACKFILL_KILLS }, () => 'backfill' as const), ...later];
+
+    for (let i = 0; i < 3; i++) spawnReplica(false);
+    const spares = [spawnReplica(true), spawnReplica(true)];
+    await Promise.all(replicas.slice(0, 3).map((r) => r.ready));
+    const killed: Array<{ replica: string; phase: Phase; runs: string[] }> = [];
     const killedRunIds: number[] = [];
     let lastKill = 0;
     const t0 = Date.now();
-    while (killed.length < KILLS) {
-      await sleep(200 + rand() * 1_300);
-      // A victim that is inside a sync right now: its log has started a run that is still running.
-      const victim = await waitFor(
-        async () => {
-          const live = await running();
-          const candidates = replicas
-            .filter((r) => r.alive() && r.isReady())
-            .map((r) => ({ r, runs: live.filter((run) => logOf(r).includes(`"runId":${run.id},`)) }))
-            .filter((c) => c.runs.length > 0);
-          return candidates.length > 0 ? candidates[Math.floor(rand() * candidates.length)]! : null;
-        },
-        { timeoutMs: 20_000, what: 'a replica in the middle of a sync' },
-      );
+    for (const phase of plan) {
+      // A random pause, so each kill lands at a different point of whatever runs then.
+      await sleep(rand() * 1_000);
+      seenFinished = phase === 'succeeded' ? new Date() : seenFinished;
+      // Deadlines here are hang detectors: a loaded machine gets there later, not wrongly.
+      const victim = await waitFor(phases[phase], { timeoutMs: 120_000, what: `a replica to kill in phase ${phase}`, everyMs: 20 });
       victim.r.child.kill('SIGKILL');
       await victim.r.exited;
       lastKill = Date.now();
       // A run may have finished between choosing the victim and the kill: only the runs still
       // open (or already taken over) once the process is gone were interrupted by it.
-      const after = await wh.db.selectFrom('sync_runs').select(['id', 'status']).where('id', 'in', victim.runs.map((run) => run.id)).execute();
+      const after = victim.runs.length ? await wh.db.selectFrom('sync_runs').select(['id', 'status']).where('id', 'in', victim.runs.map((run) => run.id)).execute() : [];
       const interrupted = victim.runs.filter((run) => after.some((a) => a.id === run.id && (a.status === 'running' || a.status === 'abandoned')));
-      killed.push({ replica: victim.r.name, runs: interrupted.map((run) => `${run.connector}#${run.id} (${run.rows_read} records committed)`) });
+      killed.push({ replica: victim.r.name, phase, runs: interrupted.map((run) => `${run.connector}#${run.id} (${run.rows_read} records committed)`) });
       killedRunIds.push(...interrupted.map((run) => run.id));
-      spawnReplica();
-      // Keep at least two replicas working while the replacements start.
-      if (replicas.filter((r) => r.alive() && r.isReady()).length < 2) await replicas.at(-1)!.ready;
+      const replacement = spares.shift()!;
+      spares.push(spawnReplica(true));
+      await replacement.start();
+      // The next victim is looked for among the replicas working by then; with none left, the
+      // replacement is waited for.
+      if (working().length === 0) await replacement.ready;
     }
     const chaosMs = Date.now() - t0;
 
@@ -213,7 +282,7 @@ describe(`crash: ${KILLS} SIGKILLs of workers in the middle of multi-day syncs (
         const ok = await sql<{ n: number }>`select count(distinct connector)::int as n from sync_runs where status = 'succeeded' and started_at > ${new Date(lastKill)}`.execute(wh.db);
         return ok.rows[0]!.n === 4 ? Date.now() : null;
       },
-      { timeoutMs: 60_000, what: 'every connector to sync again after the last kill' },
+      { timeoutMs: 180_000, what: 'every connector to sync again after the last kill', everyMs: 250 },
     );
     const recoveryMs = settled - lastKill;
     // Then the chains those syncs started catch the KPI values up. How long that takes depends
@@ -246,8 +315,9 @@ describe(`crash: ${KILLS} SIGKILLs of workers in the middle of multi-day syncs (
     };
     const kpiMissing = diff(cleanKpis, chaosKpis);
     const kpiExtra = diff(chaosKpis, cleanKpis);
+    const byPhase = Object.keys(phases).map((ph) => `${killed.filter((k) => k.phase === ph).length} ${ph}`).join(', ');
     report(
-      `${KILLS} SIGKILLs of 3 rotating replicas over ${(chaosMs / 1000).toFixed(0)} s, each while the victim was inside a sync (runs killed: ${killedRunIds.length}; e.g. ${killed
+      `${KILLS} SIGKILLs of 3 rotating replicas over ${(chaosMs / 1000).toFixed(0)} s (${byPhase}; runs killed mid-sync: ${killedRunIds.length}; e.g. ${killed
         .slice(0, 3)
         .map((k) => k.runs.join('+'))
         .join(', ')}), 4 connectors x ${DAYS} days re-read 20 days at a time`,
@@ -255,13 +325,14 @@ describe(`crash: ${KILLS} SIGKILLs of workers in the middle of multi-day syncs (
     );
 
     expect(stillRunning).toEqual([]);
-    // Nearly every kill lands inside a sync (a sync takes seconds; choosing a victim, milliseconds).
-    expect(killedRunIds.length).toBeGreaterThanOrEqual(KILLS / 2);
+    // Every kill but the `succeeded` ones is aimed inside a sync, and nearly every one lands
+    // there (a sync takes seconds; choosing a victim, milliseconds).
+    expect(killedRunIds.length).toBeGreaterThanOrEqual(killed.filter((k) => k.phase !== 'succeeded').length / 2);
     // Every run a kill interrupted was closed as abandoned by whoever synced the connector next.
     expect(runs.filter((r) => killedRunIds.includes(r.id)).map((r) => r.status)).toEqual(killedRunIds.map(() => 'abandoned'));
     expect(chaosFacts).toEqual(cleanFacts);
     expect({ missing: kpiMissing.slice(0, 5), different: kpiExtra.slice(0, 5) }).toEqual({ missing: [], different: [] });
-  }, 360_000);
+  }, 600_000);
 
   it('a worker killed after committing some days of a backfill: the recovered sync still recomputes the KPIs of those days', async () => {
     // One connector alone, so no other connector's chain recomputes the same days by chance.
@@ -274,30 +345,32 @@ describe(`crash: ${KILLS} SIGKILLs of workers in the middle of multi-day syncs (
         'solo.yaml',
         `reporting: { currency: EUR }\nredis: { prefix: ${soloPrefix} }\nconnectors:\n  - { name: solo, type: csv, path: unused.csv, date: { column: Day }, metrics: { clicks: Clicks }, schedule: "*/2 * * * * *", startDate: ${from}, lookbackDays: 1 }\n`,
       );
-      const start = (name: string) => {
+      const start = (name: string, spare: boolean) => {
         const p = spawnWorker(
           file,
           { DATABASE_URL: soloWh.url, REDIS_URL: inject('redisUrl'), SOURCE: JSON.stringify({ dayDelayMs: 150 }), TUNING: JSON.stringify(TUNING), LOG_FILE: wd.path(`${name}.log`) },
-          { name, outFile: wd.path(`${name}.out`) },
+          { name, outFile: wd.path(`${name}.out`), spare },
         );
         procs.push(p);
         replicas.push(p);
         return p;
       };
-      const first = start('solo-1');
+      const first = start('solo-1', false);
+      // The new worker loads alongside, and starts only once the first is dead.
+      const second = start('solo-2', true);
       await first.ready;
       const checkpoint = async () => (await soloWh.db.selectFrom('checkpoints').select('cursor').where('connector', '=', 'solo').executeTakeFirst())?.cursor ?? null;
       // Kill once seven of the twenty days are committed.
       const at = await waitFor(async () => {
         const c = await checkpoint();
         return c && c >= addDays(from, 6) ? c : null;
-      }, { timeoutMs: 20_000, what: 'seven days to be committed' });
+      }, { timeoutMs: 60_000, what: 'seven days to be committed' });
       first.child.kill('SIGKILL');
       await first.exited;
-      const second = start('solo-2');
+      await second.start();
       await second.ready;
       await waitFor(async () => (await checkpoint()) === today && (await soloWh.db.selectFrom('sync_runs').select('id').where('status', '=', 'succeeded').execute()).length > 0, {
-        timeoutMs: 30_000,
+        timeoutMs: 120_000,
         what: 'the recovered sync to finish',
       });
       // The chain that sync started recomputes the backfill's days; wait until none of them is
@@ -329,7 +402,7 @@ describe(`crash: ${KILLS} SIGKILLs of workers in the middle of multi-day syncs (
       await stopAll(procs, 'SIGKILL');
       await soloWh.close();
     }
-  }, 90_000);
+  }, 300_000);
 
   it('leaves no configured secret in the replicas\' logs and output, the databases or Redis', async () => {
     const files = replicas.flatMap((r) => [wd.path(`${r.name}.log`), wd.path(`${r.name}.out`)]);

@@ -95,6 +95,11 @@ export interface Proc {
   out(): string;
   ready: Promise<void>;
   isReady(): boolean;
+  /**
+   * A spare (spawnWorker with `spare: true`) has loaded its modules and config and waits for
+   * this to start the app; a replica spawned otherwise starts at once and ignores it.
+   */
+  start(): Promise<void>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   alive(): boolean;
 }
@@ -103,19 +108,22 @@ export interface Proc {
  * Spawns the worker fixture the way `kpi start` runs (node --import tsx). Its stdout and
  * stderr are kept, and appended to `outFile` for the secret scan.
  */
-export function spawnWorker(configFile: string, env: Record<string, string>, options: { name: string; outFile: string; nodeArgs?: string[] }): Proc {
+export function spawnWorker(configFile: string, env: Record<string, string>, options: { name: string; outFile: string; nodeArgs?: string[]; spare?: boolean }): Proc {
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', WORKER, configFile], {
     cwd: ROOT,
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...env, ...(options.spare ? { START_ON_SIGNAL: '1' } : {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   let markReady: () => void = () => {};
   const ready = new Promise<void>((resolve) => (markReady = resolve));
+  let markLoaded: () => void = () => {};
+  const loaded = new Promise<void>((resolve) => (markLoaded = resolve));
   const onData = (d: Buffer) => {
     const text = String(d);
     out += text;
     appendFileSync(options.outFile, text);
+    if (out.includes('loaded\n')) markLoaded();
     if (out.includes('ready\n')) markReady();
   };
   child.stdout!.on('data', onData);
@@ -123,7 +131,8 @@ export function spawnWorker(configFile: string, env: Record<string, string>, opt
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   let isReady = false;
   void ready.then(() => (isReady = true));
-  const readyOrExit = Promise.race([ready, exited.then(() => Promise.reject(new Error(`${options.name} exited before it was ready:\n${out}`)))]);
+  const early = (what: string) => exited.then(() => Promise.reject(new Error(`${options.name} exited before it was ${what}:\n${out}`)));
+  const readyOrExit = Promise.race([ready, early('ready')]);
   readyOrExit.catch(() => {});
   return {
     name: options.name,
@@ -131,6 +140,12 @@ export function spawnWorker(configFile: string, env: Record<string, string>, opt
     out: () => out,
     ready: readyOrExit,
     isReady: () => isReady,
+    async start() {
+      if (!options.spare) return;
+      // Only once its handler is in place: SIGUSR2 would otherwise end the process.
+      await Promise.race([loaded, early('loaded')]);
+      child.kill('SIGUSR2');
+    },
     exited,
     alive: () => child.exitCode === null && child.signalCode === null,
   };

@@ -64,7 +64,7 @@ describe('Postgres unreachable for 30 s (the full length) while syncs run', () =
     app = await startApp({ config, warehouse: proxied, env, log, connectors: { csv: chaosSource({ dayDelayMs: 40 }) }, tuning: { backoffMs: 5_000 }, http: false });
 
     // Mid-cycle: several syncs running at the moment of the cut.
-    await waitFor(async () => (await direct.db.selectFrom('sync_runs').select('id').where('status', '=', 'running').execute()).length >= 2, { timeoutMs: 20_000, what: 'two syncs running at once' });
+    await waitFor(async () => (await direct.db.selectFrom('sync_runs').select('id').where('status', '=', 'running').execute()).length >= 2, { timeoutMs: 60_000, what: 'two syncs running at once' });
     const runningAtCut = (await direct.db.selectFrom('sync_runs').select('id').where('status', '=', 'running').execute()).map((r) => r.id);
     const logBefore = lines.length;
     const cutAt = Date.now();
@@ -97,14 +97,14 @@ describe('Postgres unreachable for 30 s (the full length) while syncs run', () =
           }
           return true;
         },
-        { timeoutMs: 120_000, what: 'every job caught by the outage to complete', everyMs: 500 },
+        { timeoutMs: 180_000, what: 'every job caught by the outage to complete', everyMs: 500 },
       );
       const recoveredAt = Date.now();
       // Let the chains started by the last syncs finish, then stop taking jobs.
       await waitFor(async () => {
         const counts = await Promise.all(['recompute', 'evaluate', 'notify'].map((q) => queues[q]!.getJobCounts('waiting', 'active', 'delayed')));
         return counts.every((c) => (c.waiting ?? 0) + (c.active ?? 0) + (c.delayed ?? 0) === 0);
-      }, { timeoutMs: 60_000, what: 'the chain queues to drain' });
+      }, { timeoutMs: 120_000, what: 'the chain queues to drain', everyMs: 250 });
       await app.stop(5_000);
       app = undefined;
       collectFailures();
@@ -143,7 +143,7 @@ describe('Postgres unreachable for 30 s (the full length) while syncs run', () =
     } finally {
       await Promise.all(Object.values(queues).map((q) => q.close()));
     }
-  }, 240_000);
+  }, 420_000);
 
   it('leaves no configured secret in the logs, the database, Redis or the messages sent', async () => {
     const findings = await secretScanCase('the Postgres outage run', {

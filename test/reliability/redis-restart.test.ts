@@ -64,7 +64,7 @@ describe('Redis restarted in the middle of a cycle', () => {
         tuning: { lockDurationMs: 3_000, stalledIntervalMs: 2_000, gateTtlMs: 9_000, backoffMs: 1_000, busyDelayMs: 500 },
         http: false,
       });
-      await waitFor(async () => (await wh.db.selectFrom('sync_runs').select('id').where('status', '=', 'running').execute()).length >= 2, { timeoutMs: 20_000, what: 'two syncs running at once' });
+      await waitFor(async () => (await wh.db.selectFrom('sync_runs').select('id').where('status', '=', 'running').execute()).length >= 2, { timeoutMs: 60_000, what: 'two syncs running at once' });
       const running = (await wh.db.selectFrom('sync_runs').select('id').where('status', '=', 'running').execute()).length;
       const logFrom = lines.length;
       await outage();
@@ -95,7 +95,8 @@ describe('Redis restarted in the middle of a cycle', () => {
             const counts = await Promise.all(['recompute', 'evaluate', 'notify'].map((q) => byName[q]!.getJobCounts('waiting', 'active', 'delayed')));
             return counts.every((c) => (c.waiting ?? 0) + (c.active ?? 0) + (c.delayed ?? 0) === 0);
           },
-          { timeoutMs: 45_000, what: 'every connector to sync on schedule again and every failed job to complete', everyMs: 250 },
+          // A hang detector, not a speed check: a loaded machine recovers later, not wrongly.
+          { timeoutMs: 150_000, what: 'every connector to sync on schedule again and every failed job to complete', everyMs: 250 },
         );
         recoveredAt = Date.now();
       } catch {
@@ -149,7 +150,7 @@ describe('Redis restarted in the middle of a cycle', () => {
     expect(r.overlaps).toBe(0);
     expect(r.facts).toEqual(r.expected);
     expect(r.pipelineKpis).toEqual(r.truth);
-  }, 90_000);
+  }, 240_000);
 
   it('restarted empty (SIGKILL and its data gone, as a Redis without persistence): the schedules come back and every connector syncs again', async () => {
     const r = await scenario('empty', async () => {
@@ -168,7 +169,7 @@ describe('Redis restarted in the middle of a cycle', () => {
     expect(r.facts).toEqual(r.expected);
     // Not asserted: KPI values. A recompute job that was waiting in the lost data is gone
     // with it; only a Redis that keeps its data (AOF, as shipped) keeps the chain whole.
-  }, 90_000);
+  }, 240_000);
 
   it('leaves no configured secret in the logs, the databases or our Redis', async () => {
     const findings = await secretScanCase('the Redis restart runs', {
