@@ -91,11 +91,15 @@ describe(`load: ${CONNECTORS} connectors every 5 minutes on one worker process (
       const t0 = Date.now();
       // Warm-up: every connector's first backfill, and no backlog of the chains they start (one
       // may be running: today's numbers keep changing, so on a busy machine one always is).
+      let seen = '';
       await waitFor(async () => {
         const { n } = (await sql<{ n: number }>`select count(distinct connector)::int as n from sync_runs where status = 'succeeded'`.execute(wh.db)).rows[0]!;
         const d = await depth();
+        seen = `${n} connectors synced, queues ${JSON.stringify(d)}`;
         return n === CONNECTORS && d.recompute.waiting + d.evaluate.waiting === 0;
-      }, { timeoutMs: 400_000, what: 'every connector to finish its first sync and chain', everyMs: 250 });
+      }, { timeoutMs: 400_000, what: 'every connector to finish its first sync and chain', everyMs: 250 }).catch((err: Error) => {
+        throw new Error(`${err.message}; last seen: ${seen}`);
+      });
       const warmupMs = Date.now() - t0;
 
       // The measured stretch starts at the next tick.
