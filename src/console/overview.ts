@@ -1,4 +1,4 @@
-import { buildReport, kpiSeries, loadCatalogue, shiftPeriod, toDateWindows, type GoalResult, type KpiComparison, type OkrResult, type Report } from '../metrics/index.ts';
+import { buildReport, storedTotalsSeries, loadCatalogue, shiftPeriod, toDateWindows, type GoalResult, type KpiComparison, type OkrResult, type Report } from '../metrics/index.ts';
 import { effectiveRules, listAlertStates } from '../alerts/index.ts';
 import { GOAL_STATUS_LABEL, formatProgress } from '../notify/format.ts';
 import type { PageContext } from './context.ts';
@@ -62,15 +62,20 @@ export async function overviewPage(ctx: PageContext, query: Query): Promise<Raw>
   const choice = periodChoice(query, config);
   // The report, the sparklines, the alert states and the connectors' freshness are read side
   // by side: the page takes about as long as the slowest of them, not their sum. For a whole
-  // period the report reads the sparklines' periods too, in its one read of the facts.
+  // period the report reads the sparklines' periods too, in its one read.
+  // KPI values come from the day points recompute stored (storedPoints), so the page costs the
+  // same on any number of facts; they are the values `kpi report` computes from the facts, to
+  // the bit. Where KPI work is owed (facts changed since their points were computed: the days
+  // `kpi status` counts as behind), or a KPI has a filter of its own, those values are read
+  // from the facts, as `kpi report` always does: the page never shows values older than the facts.
   const catalogue = loadCatalogue(config.kpis);
   const names = [...new Set([...(config.northStar ? [config.northStar] : []), ...catalogue.list('config').map((d) => d.name), ...catalogue.list('builtin').map((d) => d.name)])];
   const toDate = choice.period === 'current' ? toDateWindows(choice.asOf, choice.grain, config.reporting.weekStart).current : null;
   const [report, toDatePoints, states, freshness, noData] = await Promise.all([
     // Goals as the last evaluation of as-of judged and stored them (assessed anew when none did).
-    buildReport(db, config, { ...choice, storedGoals: true, ...(toDate ? {} : { history: SPARK_PERIODS - 2 }) }),
+    buildReport(db, config, { ...choice, storedGoals: true, storedPoints: true, ...(toDate ? {} : { history: SPARK_PERIODS - 2 }) }),
     // To date, the report compares with the same days before: the sparklines are a read of their own.
-    toDate ? kpiSeries(db, config, { kpi: names, grain: choice.grain, from: shiftPeriod(toDate.start, choice.grain, -(SPARK_PERIODS - 1)), to: choice.asOf }) : Promise.resolve([]),
+    toDate ? storedTotalsSeries(db, config, { kpi: names, grain: choice.grain, from: shiftPeriod(toDate.start, choice.grain, -(SPARK_PERIODS - 1)), to: choice.asOf }) : Promise.resolve([]),
     listAlertStates(db, { alerts: effectiveRules(config) }, { state: 'firing' }),
     freshnessSummary(ctx),
     noDataNotice(ctx),
