@@ -1,5 +1,5 @@
 import { buildReport, storedTotalsSeries, loadCatalogue, shiftPeriod, toDateWindows, type GoalResult, type KpiComparison, type OkrResult, type Report } from '../metrics/index.ts';
-import { effectiveRules, listAlertStates } from '../alerts/index.ts';
+import { countAlertStates, effectiveRules, listAlertStates } from '../alerts/index.ts';
 import { GOAL_STATUS_LABEL, formatProgress } from '../notify/format.ts';
 import type { PageContext } from './context.ts';
 import { changeClass, chart, html, kpiChangeText, kpiValue, raw, select, when, type Raw } from './html.ts';
@@ -71,19 +71,21 @@ export async function overviewPage(ctx: PageContext, query: Query): Promise<Raw>
   const catalogue = loadCatalogue(config.kpis);
   const names = [...new Set([...(config.northStar ? [config.northStar] : []), ...catalogue.list('config').map((d) => d.name), ...catalogue.list('builtin').map((d) => d.name)])];
   const toDate = choice.period === 'current' ? toDateWindows(choice.asOf, choice.grain, config.reporting.weekStart).current : null;
-  const [report, toDatePoints, states, freshness, noData] = await Promise.all([
+  const rules = { alerts: effectiveRules(config) };
+  const [report, toDatePoints, firing, firingCount, freshness, noData] = await Promise.all([
     // Goals as the last evaluation of as-of judged and stored them (assessed anew when none did).
     buildReport(db, config, { ...choice, storedGoals: true, storedPoints: true, ...(toDate ? {} : { history: SPARK_PERIODS - 2 }) }),
     // To date, the report compares with the same days before: the sparklines are a read of their own.
     toDate ? storedTotalsSeries(db, config, { kpi: names, grain: choice.grain, from: shiftPeriod(toDate.start, choice.grain, -(SPARK_PERIODS - 1)), to: choice.asOf }) : Promise.resolve([]),
-    listAlertStates(db, { alerts: effectiveRules(config) }, { state: 'firing' }),
+    // The firing series shown and how many there are, not all of them: thousands may fire.
+    listAlertStates(db, rules, { state: 'firing', limit: FIRING_SHOWN }),
+    countAlertStates(db, rules, 'firing'),
     freshnessSummary(ctx),
     noDataNotice(ctx),
   ]);
   const points = report.series ?? toDatePoints;
   const sparks = new Map<string, Array<number | null>>();
   for (const p of points) sparks.set(p.kpi, [...(sparks.get(p.kpi) ?? []), p.value]);
-  const firing = states.filter((s) => s.state === 'firing');
   const zone = config.alerting.timezone ?? config.reporting.timezone;
   const range = (p: { start: string; end: string }) => `${p.start} to ${p.end}`;
 
@@ -97,8 +99,8 @@ ${report.goals.length + report.okrs.length === 0 ? html`<p>No goals configured.<
 <h2>Firing alerts</h2>
 ${firing.length === 0
     ? html`<p>No alert is firing.</p>`
-    : html`<ul id="firing">${firing.slice(0, FIRING_SHOWN).map((s) => html`<li><a href="/console/alerts${queryOf({ rule: s.rule, state: 'firing' })}#states-title"><strong>${s.rule}</strong>${s.instance ? ` (${s.instance})` : ''}</a>: ${s.reason} <span class="muted">since ${when(s.firingSince ?? s.since, zone)}</span></li>`)}</ul>
-${firing.length > FIRING_SHOWN ? html`<p><a href="/console/alerts?state=firing#states-title">All ${firing.length} firing series</a></p>` : ''}`}
+    : html`<ul id="firing">${firing.map((s) => html`<li><a href="/console/alerts${queryOf({ rule: s.rule, state: 'firing' })}#states-title"><strong>${s.rule}</strong>${s.instance ? ` (${s.instance})` : ''}</a>: ${s.reason} <span class="muted">since ${when(s.firingSince ?? s.since, zone)}</span></li>`)}</ul>
+${firingCount > firing.length ? html`<p><a href="/console/alerts?state=firing#states-title">All ${firingCount} firing series</a></p>` : ''}`}
 <h2>Connectors</h2>
 ${freshness}
 ${raw('')}`;
