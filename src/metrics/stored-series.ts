@@ -26,7 +26,8 @@ import { kpiSeries, kpiWindows, type SeriesPoint, type WindowValues } from './se
  * Also from the facts: KPIs with a filter of their own (stored sums are unfiltered), and
  * every KPI of a query whose days (with the periods previous() looks back to) include one
  * whose KPI work is owed (its facts changed after its points were computed, or the money
- * conversion or metric sources changed since: kpi_days, see owed.ts). That is what
+ * conversion or metric sources changed since: kpi_days, see owed.ts), or one with a point
+ * but no state (the facts were truncated after it was stored). That is what
  * `kpi report` shows then, since it always reads the facts, while `kpi status` says the KPI
  * values are behind; a page never shows values older than the facts.
  */
@@ -70,17 +71,19 @@ function toDouble(d: Decimal): number {
   return Number(`${negative ? '-' : ''}${text.slice(0, -d.scale)}.${text.slice(-d.scale)}`);
 }
 
-/** Whether every day of [from, to] has its stored day points computed from its current facts and basis. */
-async function pointsCurrent(db: Kysely<Database>, config: MetricsConfig, from: DateString, to: DateString): Promise<boolean> {
+/**
+ * The days of [from, to] whose stored day points were computed from their current facts and
+ * basis; null when a day's KPI work is owed. A day with no state has had no fact since the
+ * facts were last truncated, so a point stored for it is older than the facts.
+ */
+async function currentDays(db: Kysely<Database>, config: MetricsConfig, from: DateString, to: DateString): Promise<Set<DateString> | null> {
   const basis = basisOf(reportingOf(config));
-  const { rows } = await sql<{ owed: boolean }>`
-    select exists (
-      select 1 from kpi_days
-      where date >= ${from}::date and date <= ${to}::date
-        and (points_version is distinct from facts_version or basis is distinct from ${basis})
-    ) as owed
+  const { rows } = await sql<{ date: DateString; current: boolean }>`
+    select date, (points_version is not distinct from facts_version and basis is not distinct from ${basis}) as current
+    from kpi_days where date >= ${from}::date and date <= ${to}::date
   `.execute(db);
-  return rows[0]?.owed === false;
+  if (rows.some((r) => !r.current)) return null;
+  return new Set(rows.map((r) => r.date));
 }
 
 /**
@@ -94,7 +97,8 @@ async function storedSums(db: Kysely<Database>, config: MetricsConfig, plan: Kpi
   const from = windows[0]!.start;
   const to = windows.at(-1)!.end;
   const metrics = plan.neededMetrics();
-  if (!(await pointsCurrent(db, config, from, to))) return null;
+  const current = await currentDays(db, config, from, to);
+  if (!current) return null;
   if (metrics.length === 0) return store;
   // One index probe per day: a range of days would walk every campaign's point of each day.
   const days = windows.flatMap((w) => daysOf({ from: w.start, to: w.end }));
@@ -111,6 +115,7 @@ async function storedSums(db: Kysely<Database>, config: MetricsConfig, plan: Kpi
     while (w < windows.length && windows[w]!.end < row.p) w++;
     if (w === windows.length) break;
     if (row.p < windows[w]!.start) continue;
+    if (!current.has(row.p)) return null;
     for (let k = 0; k < metrics.length; k++) {
       const v = row[`m${k}`];
       if (v === null || v === undefined) continue;

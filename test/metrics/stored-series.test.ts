@@ -66,6 +66,10 @@ describe.each(warehouseKinds)('KPI totals from the stored points on %s', (kind) 
     expect(owed.find((p) => p.kpi === 'spend')!.value).not.toBe(before.find((p) => p.kpi === 'spend')!.value);
     await recompute(wh.db, config, { from: '2026-03-04', to: '2026-03-05' });
     expect(await storedTotalsSeries(wh.db, config, query)).toEqual(owed);
+    // Truncated facts leave no day state behind: the points still stored are older than the facts.
+    await sql`truncate metric_facts`.execute(wh.db);
+    const empty = await storedTotalsSeries(wh.db, config, query);
+    expect(empty.map((p) => p.value)).toEqual([null, null]);
   });
 });
 
