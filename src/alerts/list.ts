@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import type { AlertRule } from '../config/index.ts';
 import type { Database } from '../warehouse/index.ts';
 import type { AlertState } from './state.ts';
@@ -29,9 +29,22 @@ export async function listAlertStates(db: Kysely<Database>, config: { alerts: re
   const names = config.alerts.map((r) => r.name);
   let q = db.selectFrom('alert_instances').selectAll().where('rule', 'in', names);
   if (options.state) q = q.where('state', '=', options.state);
-  // With a limit (and a state), the first series in the order of the list below: rules as configured, then by instance.
-  const ordered = options.state && options.limit !== undefined ? q.orderBy(sql`array_position(${names}::text[], rule)`).orderBy('instance').limit(options.limit) : q.orderBy('rule').orderBy('instance');
-  const rows = names.length === 0 ? [] : await ordered.execute();
+  const state = options.state;
+  const limit = options.limit;
+  // With a limit (and a state), the first series in the order of the list below (rules as
+  // configured, then by instance): each rule's first few, read in the order of its index
+  // (firing: migration 016), not every series in the state.
+  const rows =
+    names.length === 0
+      ? []
+      : state && limit !== undefined
+        ? (
+            await sql<Selectable<Database['alert_instances']>>`
+              select * from (${sql.join(names.map((n) => sql`(select * from alert_instances where rule = ${n} and state = ${state} order by instance limit ${limit})`), sql` union all `)}) i
+              order by array_position(${names}::text[], rule), instance limit ${limit}
+            `.execute(db)
+          ).rows
+        : await q.orderBy('rule').orderBy('instance').execute();
   const byRule = new Map<string, typeof rows>();
   for (const r of rows) byRule.set(r.rule, [...(byRule.get(r.rule) ?? []), r]);
   const out: InstanceStatus[] = [];
