@@ -69,7 +69,7 @@ export async function generateFacts(db: Kysely<Database>, campaigns: number, las
   const first = addDays(last, -69);
   await sql`
     insert into metric_facts (date, connector, account, campaign, channel, metric, value, currency, sync_run_id, updated_at)
-    select d.day::date, 'google_ads', '123-456-7890', 'Campaign ' || lpad(c.i::text, 4, '0'), case when c.i % 3 = 0 then 'display' else 'paid_search' end,
+    select d.day::date, 'google_ads', '123-456-7890', 'Campaign ' || case when c.i < 10000 then lpad(c.i::text, 4, '0') else c.i::text end, case when c.i % 3 = 0 then 'display' else 'paid_search' end,
            m.metric,
            round((m.scale * (1 + ((c.i * 7919 + d.n * 104729 + m.k * 1299709) % 200) / 1000.0)
                   * case when m.metric in ('clicks', 'conversions') and d.day::date = ${last}::date and c.i % 10 = 0 then 0.2 else 1 end)::numeric, 2),

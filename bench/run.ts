@@ -7,6 +7,8 @@
  *   npm run bench -- --quick           small sizes, no targets, nothing written (CI smoke test)
  *   npm run bench -- --only ingest,queue
  *   npm run bench -- --no-write        full sizes without touching BENCHMARKS.md
+ *   npm run bench -- --only console --console-facts 1000000
+ *                                      the console benchmark on another number of facts (nothing written)
  *
  * Exit code: 0 every target met (or quick mode), 1 a target missed, 2 a benchmark failed to run.
  */
@@ -45,7 +47,15 @@ function parseArgs(argv: string[]) {
     console.error(`unknown benchmark(s): ${unknown.join(', ')}; known: ${BENCHES.map((b) => b.name).join(', ')}`);
     process.exit(2);
   }
-  return { quick, only, write: !quick && !argv.includes('--no-write') && only === undefined };
+  const factsArg = argv.find((a) => a.startsWith('--console-facts'));
+  const factsValue = factsArg?.includes('=') ? factsArg.split('=')[1] : factsArg ? argv[argv.indexOf(factsArg) + 1] : undefined;
+  const consoleFacts = factsValue === undefined ? undefined : Number(factsValue);
+  if (consoleFacts !== undefined && !(Number.isInteger(consoleFacts) && consoleFacts >= 350)) {
+    console.error(`--console-facts must be a whole number of facts, at least 350; got ${factsValue}`);
+    process.exit(2);
+  }
+  // A size of one's own choosing is not the file's figure.
+  return { quick, only, consoleFacts, write: !quick && !argv.includes('--no-write') && only === undefined && consoleFacts === undefined };
 }
 
 async function machineInfo(): Promise<Omit<Machine, 'loadAfter'>> {
@@ -83,7 +93,7 @@ async function main(): Promise<number> {
     let result: BenchResult;
     try {
       const run = await b.load();
-      result = await run({ quick: args.quick, progress });
+      result = await run({ quick: args.quick, progress, ...(args.consoleFacts ? { consoleFacts: args.consoleFacts } : {}) });
     } catch (err) {
       result = { name: b.name, size: '', figures: [], totalMs: t(), setupMs: 0, error: (err as Error).stack ?? String(err) };
     }

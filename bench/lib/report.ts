@@ -37,6 +37,8 @@ export interface BenchResult {
 
 export interface BenchContext {
   quick: boolean;
+  /** --console-facts: the console benchmark's number of facts instead of its own. */
+  consoleFacts?: number;
   /** Progress lines to stderr, so stdout stays the report. */
   progress(message: string): void;
 }

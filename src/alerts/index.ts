@@ -6,7 +6,7 @@
  */
 export { evaluateAlerts, type EvaluateAlertsResult } from './evaluate.ts';
 export { createAlertsEngine, startAlertLoop, type AlertLoop } from './engine.ts';
-export { listAlertStates, listTransitions } from './list.ts';
+export { countAlertStates, listAlertStates, listTransitions } from './list.ts';
 export { advance, initialState, type InstanceState, type Observed, type StateRules } from './state.ts';
 export { band, judge, mad, median } from './anomaly.ts';
 export { deliverOutbox, notificationId, type DeliverResult, type OutboxConfig } from './outbox.ts';

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import type { AlertRule } from '../config/index.ts';
 import type { Database } from '../warehouse/index.ts';
 import type { AlertState } from './state.ts';
@@ -25,14 +25,31 @@ interface InstanceStatus {
  * row with state null. With `state`, only the series in that state (a page of what fires reads
  * those alone, not every one of ten thousand series).
  */
-export async function listAlertStates(db: Kysely<Database>, config: { alerts: readonly AlertRule[] }, options: { state?: AlertState } = {}): Promise<InstanceStatus[]> {
+export async function listAlertStates(db: Kysely<Database>, config: { alerts: readonly AlertRule[] }, options: { state?: AlertState; limit?: number } = {}): Promise<InstanceStatus[]> {
   const names = config.alerts.map((r) => r.name);
   let q = db.selectFrom('alert_instances').selectAll().where('rule', 'in', names);
   if (options.state) q = q.where('state', '=', options.state);
-  const rows = names.length === 0 ? [] : await q.orderBy('rule').orderBy('instance').execute();
+  const state = options.state;
+  const limit = options.limit;
+  // With a limit (and a state), the first series in the order of the list below (rules as
+  // configured, then by instance): each rule's first few, read in the order of its index
+  // (firing: migration 016), not every series in the state.
+  const rows =
+    names.length === 0
+      ? []
+      : state && limit !== undefined
+        ? (
+            await sql<Selectable<Database['alert_instances']>>`
+              select * from (${sql.join(names.map((n) => sql`(select * from alert_instances where rule = ${n} and state = ${state} order by instance limit ${limit})`), sql` union all `)}) i
+              order by array_position(${names}::text[], rule), instance limit ${limit}
+            `.execute(db)
+          ).rows
+        : await q.orderBy('rule').orderBy('instance').execute();
+  const byRule = new Map<string, typeof rows>();
+  for (const r of rows) byRule.set(r.rule, [...(byRule.get(r.rule) ?? []), r]);
   const out: InstanceStatus[] = [];
   for (const rule of config.alerts) {
-    const mine = rows.filter((r) => r.rule === rule.name);
+    const mine = byRule.get(rule.name) ?? [];
     const base = { rule: rule.name, kind: rule.condition.kind, severity: rule.severity };
     if (mine.length === 0) {
       if (options.state) continue;
@@ -54,6 +71,14 @@ export async function listAlertStates(db: Kysely<Database>, config: { alerts: re
     }
   }
   return out;
+}
+
+/** How many series of the configured rules are in `state`. */
+export async function countAlertStates(db: Kysely<Database>, config: { alerts: readonly AlertRule[] }, state: AlertState): Promise<number> {
+  const names = config.alerts.map((r) => r.name);
+  if (names.length === 0) return 0;
+  const row = await db.selectFrom('alert_instances').select((eb) => eb.fn.countAll<number>().as('n')).where('rule', 'in', names).where('state', '=', state).executeTakeFirst();
+  return Number(row?.n ?? 0);
 }
 
 interface TransitionRecord {

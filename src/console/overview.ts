@@ -1,5 +1,5 @@
-import { buildReport, kpiSeries, loadCatalogue, shiftPeriod, toDateWindows, type GoalResult, type KpiComparison, type OkrResult, type Report } from '../metrics/index.ts';
-import { effectiveRules, listAlertStates } from '../alerts/index.ts';
+import { buildReport, storedTotalsSeries, loadCatalogue, shiftPeriod, toDateWindows, type GoalResult, type KpiComparison, type OkrResult, type Report } from '../metrics/index.ts';
+import { countAlertStates, effectiveRules, listAlertStates } from '../alerts/index.ts';
 import { GOAL_STATUS_LABEL, formatProgress } from '../notify/format.ts';
 import type { PageContext } from './context.ts';
 import { changeClass, chart, html, kpiChangeText, kpiValue, raw, select, when, type Raw } from './html.ts';
@@ -62,23 +62,30 @@ export async function overviewPage(ctx: PageContext, query: Query): Promise<Raw>
   const choice = periodChoice(query, config);
   // The report, the sparklines, the alert states and the connectors' freshness are read side
   // by side: the page takes about as long as the slowest of them, not their sum. For a whole
-  // period the report reads the sparklines' periods too, in its one read of the facts.
+  // period the report reads the sparklines' periods too, in its one read.
+  // KPI values come from the day points recompute stored (storedPoints), so the page costs the
+  // same on any number of facts; they are the values `kpi report` computes from the facts, to
+  // the bit. Where KPI work is owed (facts changed since their points were computed: the days
+  // `kpi status` counts as behind), or a KPI has a filter of its own, those values are read
+  // from the facts, as `kpi report` always does: the page never shows values older than the facts.
   const catalogue = loadCatalogue(config.kpis);
   const names = [...new Set([...(config.northStar ? [config.northStar] : []), ...catalogue.list('config').map((d) => d.name), ...catalogue.list('builtin').map((d) => d.name)])];
   const toDate = choice.period === 'current' ? toDateWindows(choice.asOf, choice.grain, config.reporting.weekStart).current : null;
-  const [report, toDatePoints, states, freshness, noData] = await Promise.all([
+  const rules = { alerts: effectiveRules(config) };
+  const [report, toDatePoints, firing, firingCount, freshness, noData] = await Promise.all([
     // Goals as the last evaluation of as-of judged and stored them (assessed anew when none did).
-    buildReport(db, config, { ...choice, storedGoals: true, ...(toDate ? {} : { history: SPARK_PERIODS - 2 }) }),
+    buildReport(db, config, { ...choice, storedGoals: true, storedPoints: true, ...(toDate ? {} : { history: SPARK_PERIODS - 2 }) }),
     // To date, the report compares with the same days before: the sparklines are a read of their own.
-    toDate ? kpiSeries(db, config, { kpi: names, grain: choice.grain, from: shiftPeriod(toDate.start, choice.grain, -(SPARK_PERIODS - 1)), to: choice.asOf }) : Promise.resolve([]),
-    listAlertStates(db, { alerts: effectiveRules(config) }, { state: 'firing' }),
+    toDate ? storedTotalsSeries(db, config, { kpi: names, grain: choice.grain, from: shiftPeriod(toDate.start, choice.grain, -(SPARK_PERIODS - 1)), to: choice.asOf }) : Promise.resolve([]),
+    // The firing series shown and how many there are, not all of them: thousands may fire.
+    listAlertStates(db, rules, { state: 'firing', limit: FIRING_SHOWN }),
+    countAlertStates(db, rules, 'firing'),
     freshnessSummary(ctx),
     noDataNotice(ctx),
   ]);
   const points = report.series ?? toDatePoints;
   const sparks = new Map<string, Array<number | null>>();
   for (const p of points) sparks.set(p.kpi, [...(sparks.get(p.kpi) ?? []), p.value]);
-  const firing = states.filter((s) => s.state === 'firing');
   const zone = config.alerting.timezone ?? config.reporting.timezone;
   const range = (p: { start: string; end: string }) => `${p.start} to ${p.end}`;
 
@@ -92,8 +99,8 @@ ${report.goals.length + report.okrs.length === 0 ? html`<p>No goals configured.<
 <h2>Firing alerts</h2>
 ${firing.length === 0
     ? html`<p>No alert is firing.</p>`
-    : html`<ul id="firing">${firing.slice(0, FIRING_SHOWN).map((s) => html`<li><a href="/console/alerts${queryOf({ rule: s.rule, state: 'firing' })}#states-title"><strong>${s.rule}</strong>${s.instance ? ` (${s.instance})` : ''}</a>: ${s.reason} <span class="muted">since ${when(s.firingSince ?? s.since, zone)}</span></li>`)}</ul>
-${firing.length > FIRING_SHOWN ? html`<p><a href="/console/alerts?state=firing#states-title">All ${firing.length} firing series</a></p>` : ''}`}
+    : html`<ul id="firing">${firing.map((s) => html`<li><a href="/console/alerts${queryOf({ rule: s.rule, state: 'firing' })}#states-title"><strong>${s.rule}</strong>${s.instance ? ` (${s.instance})` : ''}</a>: ${s.reason} <span class="muted">since ${when(s.firingSince ?? s.since, zone)}</span></li>`)}</ul>
+${firingCount > firing.length ? html`<p><a href="/console/alerts?state=firing#states-title">All ${firingCount} firing series</a></p>` : ''}`}
 <h2>Connectors</h2>
 ${freshness}
 ${raw('')}`;

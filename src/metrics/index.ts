@@ -7,6 +7,7 @@ export type { MetricsConfig } from './context.ts';
 export { periodOf, periodsBetween, shiftPeriod, todayIn, type Grain, type Period } from './periods.ts';
 export { owedRanges, recomputeOwed } from './owed.ts';
 export { recompute, type RecomputeResult } from './recompute.ts';
+export { storedTotalsSeries, storedTotalsWindows } from './stored-series.ts';
 export { compareToDate, kpiSeries, kpiValue, kpiWindows, toDateWindows, type SeriesPoint } from './series.ts';
 export { assessGoals, goalHistory, recordGoals, storedGoals, type GoalSnapshot, type GoalResult, type GoalsAssessment, type GoalsConfig, type OkrResult } from './goals.ts';
 export { buildReport, type KpiComparison, type Report } from './report.ts';

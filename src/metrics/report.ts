@@ -6,6 +6,7 @@ import { loadCompleteness } from './completeness.ts';
 import { assessGoals, storedGoals, type GoalResult, type GoalsConfig, type OkrResult } from './goals.ts';
 import { periodOf, shiftPeriod, type Grain, type Period } from './periods.ts';
 import { compareToDate, kpiSeries, relativeChange, toDateWindows, type SeriesPoint } from './series.ts';
+import { storedTotalsSeries, storedTotalsWindows } from './stored-series.ts';
 
 interface ReportConfig extends GoalsConfig {
   northStar?: string | undefined;
@@ -30,6 +31,12 @@ interface ReportOptions {
    * and the report's values then come from one kpiSeries call).
    */
   history?: number;
+  /**
+   * The totals from the day points recompute stored (storedTotalsSeries), not from the facts:
+   * the same values, at a cost that does not grow with the facts; from the facts wherever the
+   * points cannot say them (owed KPI work, KPIs with a filter). The console asks for this.
+   */
+  storedPoints?: boolean;
 }
 
 /** A KPI in the report: its value in the period against the one before. */
@@ -79,14 +86,19 @@ export async function buildReport(db: Kysely<Database>, config: ReportConfig, op
   let series: SeriesPoint[] | undefined;
   if (options.period === 'current') {
     ({ current, previous } = toDateWindows(options.asOf, options.grain, weekStart));
-    for (const row of await compareToDate(db, config, { kpi: names, grain: options.grain, asOf: options.asOf })) {
-      values.set(row.kpi, { value: row.current.value, previous: row.previous.value });
+    if (options.storedPoints) {
+      for (const row of await storedTotalsWindows(db, config, { kpi: names, windows: [previous, current] })) values.set(row.kpi, { value: row.values[1] ?? null, previous: row.values[0] ?? null });
+    } else {
+      for (const row of await compareToDate(db, config, { kpi: names, grain: options.grain, asOf: options.asOf })) {
+        values.set(row.kpi, { value: row.current.value, previous: row.previous.value });
+      }
     }
   } else {
     current = periodOf(shiftPeriod(periodOf(options.asOf, options.grain, weekStart).start, options.grain, -1), options.grain, weekStart);
     previous = periodOf(shiftPeriod(current.start, options.grain, -1), options.grain, weekStart);
     const from = options.history ? shiftPeriod(previous.start, options.grain, -options.history) : previous.start;
-    series = await kpiSeries(db, config, { kpi: names, grain: options.grain, from, to: current.end });
+    const query = { kpi: names, grain: options.grain, from, to: current.end };
+    series = await (options.storedPoints ? storedTotalsSeries(db, config, query) : kpiSeries(db, config, query));
     for (const point of series) {
       if (point.periodStart !== current.start && point.periodStart !== previous.start) continue;
       const seen = values.get(point.kpi) ?? { value: null, previous: null };

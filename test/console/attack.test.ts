@@ -276,4 +276,16 @@ describe('the console under attack', () => {
     const overview = await app.inject({ url: '/console/' });
     expect(overview.body).toContain('href="/console/alerts?rule=clicks_low&amp;state=firing#states-title"');
   });
+
+  it('the overview lists the first 25 firing series of the configured rules and links to all of them', async () => {
+    const firing = (rule: string, i: number) => ({ rule, instance: `campaign=f${String(i).padStart(3, '0')}`, labels: JSON.stringify({ alertname: rule, campaign: `f${i}` }), state: 'firing', state_since: new Date('2026-06-01T00:00:00Z'), reason: `firing f${i}` });
+    // 40 of clicks_low, stored out of order; a rule no longer configured fires too, and is not counted.
+    await wh.db.insertInto('alert_instances').values([...Array.from({ length: 40 }, (_, i) => firing('clicks_low', 39 - i)), ...Array.from({ length: 5 }, (_, i) => firing('removed_rule', i))]).execute();
+    await wh.db.insertInto('alert_instances').values({ ...firing('clicks_low', 99), state: 'ok' }).execute();
+    const overview = await app.inject({ url: '/console/' });
+    const list = /<ul id="firing">([\s\S]*?)<\/ul>/.exec(overview.body)![1]!;
+    expect([...list.matchAll(/\(campaign=(f\d+)\)/g)].map((m) => m[1])).toEqual(Array.from({ length: 25 }, (_, i) => `f${String(i).padStart(3, '0')}`));
+    expect(list).not.toContain('removed_rule');
+    expect(overview.body).toContain('All 40 firing series');
+  });
 });

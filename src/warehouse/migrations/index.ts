@@ -14,6 +14,7 @@ import * as m012 from './012-channel-health.ts';
 import * as m013 from './013-report-sends.ts';
 import * as m014 from './014-bi-views.ts';
 import * as m015 from './015-request-counts.ts';
+import * as m016 from './016-firing-index.ts';
 
 /**
  * Migrations are imported, not read from a folder at run time, so they work the same from
@@ -35,6 +36,7 @@ const migrations: Record<string, Migration> = {
   '013-report-sends': m013,
   '014-bi-views': m014,
   '015-request-counts': m015,
+  '016-firing-index': m016,
 };
 
 export const migrationProvider: MigrationProvider = {
