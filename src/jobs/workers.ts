@@ -33,9 +33,11 @@ export interface WorkerDeps {
 }
 
 /**
- * Chains for owed KPI work (a sync that changed nothing while days were owed, a start-up)
- * share one deduplication id: at most one waits while one runs, however many idle syncs find
- * the same days owed (200 connectors ticking would otherwise queue a chain each per tick).
+ * Every sync's chain shares one deduplication id: at most one waits while one runs. A
+ * recompute takes every owed day along (the days a committed sync changed are owed until
+ * recomputed, see src/metrics/owed.ts), so the one waiting covers every sync that committed
+ * before it starts. With a chain per sync, 200 connectors whose numbers change queued
+ * recomputes faster than one worker ran them, each redoing days another had just done.
  */
 export const OWED_CHAIN = { deduplication: { id: 'owed-kpi-work', keepLastIfActive: true } } as const;
 
@@ -143,7 +145,9 @@ export function startWorkers(deps: WorkerDeps): { workers: Worker[]; active: Set
     }
     if (outcome.touched) {
       const key = chainKey(cfg.name, outcome.touched, outcome.runId);
-      await queues.recompute.add('recompute', { range: outcome.touched, key }, { jobId: stepJobId('recompute', key), ...(outcome.touched.owed ? OWED_CHAIN : {}) });
+      // A recompute takes its range and every owed day: a sync whose chain is deduplicated
+      // into the one waiting has its days recomputed by it (they are owed until then).
+      await queues.recompute.add('recompute', { range: outcome.touched, key }, { jobId: stepJobId('recompute', key), ...OWED_CHAIN });
     }
     if (!outcome.ok) {
       if (shutdown.aborted) {

@@ -101,6 +101,31 @@ describe('queue mode, in one process', () => {
     expect(await qm.queues.sync.getJobCounts('waiting', 'active', 'delayed', 'failed')).toEqual({ waiting: 0, active: 0, delayed: 1, failed: 0 });
   });
 
+  it('syncs that change days while a recompute runs queue one recompute behind it, not one each', async () => {
+    const recomputed: string[] = [];
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const metrics: MetricsEngine = {
+      recompute: async (_db, _config, range: DateRange) => {
+        recomputed.push(`${range.from}..${range.to}`);
+        if (recomputed.length === 1) await held;
+      },
+      recordGoals: async () => undefined,
+    };
+    const names = ['a1', 'a2', 'a3', 'a4', 'a5'];
+    const qm = await start({ connectors: names.map((name) => ({ name })), metrics });
+    const window = { from: defaultStart(), to: today() };
+    for (const name of names) await enqueueBackfill(qm.queues, name, window);
+    await waitFor(async () => (await qm.queues.sync.getJobCounts('completed')).completed === names.length, { what: 'the five syncs' });
+    // Each sync changed days; the first chain's recompute is held, the others wait as one.
+    expect(await qm.queues.recompute.getJobCounts('active', 'waiting', 'delayed')).toEqual({ active: 1, waiting: 0, delayed: 0 });
+    expect(recomputed).toHaveLength(1);
+    release();
+    await waitFor(async () => (await qm.queues.evaluate.getJobCounts('completed')).completed === 2, { what: 'two chains to finish' });
+    expect(recomputed).toHaveLength(2);
+    expect((await qm.queues.recompute.getJobCounts('completed', 'waiting', 'active')).completed).toBe(2);
+  });
+
   it('a sync that changed nothing starts no chain; without alerts nothing is notified', async () => {
     const qm = await start({ connectors: [{ name: 'ads' }] });
     const window = { from: defaultStart(), to: today() };
