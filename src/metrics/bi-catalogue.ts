@@ -1,9 +1,9 @@
 import type { Kysely } from 'kysely';
 import type { OkrConfig } from '../config/index.ts';
 import type { KpiUnit } from '../core/vocabulary.ts';
-import { replaceConfigTables, type Database } from '../warehouse/index.ts';
+import { replaceConfigTables, type ConfigTableRows, type Database } from '../warehouse/index.ts';
 import { loadCatalogue } from './catalogue.ts';
-import { refreshKpiSources, type CompletenessConfig } from './completeness.ts';
+import { kpiSourceRows, type CompletenessConfig } from './completeness.ts';
 import type { MetricsConfig } from './context.ts';
 
 /**
@@ -22,8 +22,8 @@ export function displayFormat(unit: KpiUnit, currency: string): string {
   return unit === 'count' ? 'short' : 'none';
 }
 
-/** Replaces kpi_catalogue and okr_key_results with what `config` says, in one transaction (writers queue, see replaceConfigTables). */
-export async function storeBiCatalogue(db: Kysely<Database>, config: MetricsConfig & { okrs?: readonly OkrConfig[] }): Promise<void> {
+/** The kpi_catalogue and okr_key_results rows `config` says. */
+function biCatalogueRows(config: MetricsConfig & { okrs?: readonly OkrConfig[] }): Pick<ConfigTableRows, 'kpi_catalogue' | 'okr_key_results'> {
   const currency = config.reporting.currency;
   const kpis = loadCatalogue(config.kpis)
     .list()
@@ -41,15 +41,20 @@ export async function storeBiCatalogue(db: Kysely<Database>, config: MetricsConf
       updated_at: new Date(),
     }));
   const keyResults = (config.okrs ?? []).flatMap((o) => o.keyResults.map((k, position) => ({ okr: o.name, objective: o.objective, position, goal: k.goal, weight: k.weight })));
-  await replaceConfigTables(db, { kpi_catalogue: kpis, okr_key_results: keyResults });
+  return { kpi_catalogue: kpis, okr_key_results: keyResults };
+}
+
+/** Replaces kpi_catalogue and okr_key_results with what `config` says, in one transaction (writers queue, see replaceConfigTables). */
+export async function storeBiCatalogue(db: Kysely<Database>, config: MetricsConfig & { okrs?: readonly OkrConfig[] }): Promise<void> {
+  await replaceConfigTables(db, biCatalogueRows(config));
 }
 
 /**
  * What a process does with a configuration it loaded, before it computes or judges anything:
  * which connectors feed each KPI (the kpi_values view's `complete`), and the catalogue and
- * OKRs the BI views read.
+ * OKRs the BI views read. All three in one transaction: processes with different files
+ * writing at once leave one file's tables, never a mix.
  */
 export async function storeConfigTables(db: Kysely<Database>, config: CompletenessConfig & { okrs?: readonly OkrConfig[] }): Promise<void> {
-  await refreshKpiSources(db, config);
-  await storeBiCatalogue(db, config);
+  await replaceConfigTables(db, { kpi_sources: kpiSourceRows(config), ...biCatalogueRows(config) });
 }

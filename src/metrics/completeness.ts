@@ -96,15 +96,19 @@ export async function loadCompleteness(db: Kysely<Database>, config: Completenes
   };
 }
 
-/** Writes which connectors feed each KPI, for the kpi_values view's `complete` column. */
-export async function refreshKpiSources(db: Kysely<Database>, config: CompletenessConfig): Promise<void> {
+/** Which connectors feed each KPI, as the kpi_sources rows the kpi_values view's `complete` column reads. */
+export function kpiSourceRows(config: CompletenessConfig): Array<{ kpi: string; connector: string }> {
   const catalogue = loadCatalogue(config.kpis);
-  const rows = catalogue.list().flatMap((d) => {
+  return catalogue.list().flatMap((d) => {
     const from = feeding(config, catalogue, d.name);
     // '' says "no source": the view takes such a KPI as complete, and one without rows (never refreshed) as not.
     return (from.length > 0 ? from : ['']).map((connector) => ({ kpi: d.name, connector }));
   });
-  await replaceKpiSources(db, rows);
+}
+
+/** Writes which connectors feed each KPI, for the kpi_values view's `complete` column. */
+export async function refreshKpiSources(db: Kysely<Database>, config: CompletenessConfig): Promise<void> {
+  await replaceKpiSources(db, kpiSourceRows(config));
 }
 
 /** The last period of `grain` that ends by `day`. */

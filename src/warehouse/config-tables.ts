@@ -18,9 +18,11 @@ const CHUNK = 1_000;
  */
 export async function replaceConfigTables(db: Kysely<Database>, tables: ConfigTableRows): Promise<void> {
   // Every evaluate step stores the configuration it runs with, and it is nearly always the one
-  // stored already: reading is cheap, the exclusive lock makes the other writers queue.
-  const names = (await changedTables(db, tables)).sort();
-  if (names.length === 0) return;
+  // stored already: reading is cheap, the exclusive lock makes the other writers queue. When
+  // one table differs all are written, so that writers of different files racing leave one
+  // file's tables whole (a table skipped as equal could be another's a moment later).
+  if (!(await anyTableDiffers(db, tables))) return;
+  const names = (Object.keys(tables) as ConfigTable[]).sort();
   await db.transaction().execute(async (trx) => {
     await sql`lock table ${sql.join(names.map((n) => sql.table(n)))} in exclusive mode`.execute(trx);
     for (const name of names) {
@@ -34,23 +36,19 @@ export async function replaceConfigTables(db: Kysely<Database>, tables: ConfigTa
 /** When a row last changed, not what it says: left out of the comparison. */
 const STAMP = 'updated_at';
 
-/** The tables whose stored rows differ from `tables`' (as multisets of rows, stamps aside). */
-async function changedTables(db: Kysely<Database>, tables: ConfigTableRows): Promise<ConfigTable[]> {
-  const changed: ConfigTable[] = [];
+/** Whether the stored rows of any of `tables` differ from the given ones (as multisets of rows, stamps aside). */
+async function anyTableDiffers(db: Kysely<Database>, tables: ConfigTableRows): Promise<boolean> {
   for (const name of Object.keys(tables) as ConfigTable[]) {
     const rows = tables[name]! as ReadonlyArray<Record<string, unknown>>;
     const stored = (await db.selectFrom(name).selectAll().execute()) as Array<Record<string, unknown>>;
-    if (stored.length !== rows.length) {
-      changed.push(name);
-      continue;
-    }
+    if (stored.length !== rows.length) return true;
     // The columns the new rows set, read back as text: a numeric column comes back as a
     // string, and a column left to its default (a stamp) says nothing about the config.
     const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))].filter((c) => c !== STAMP).sort();
     const key = (r: Record<string, unknown>) => JSON.stringify(columns.map((c) => (r[c] === null || r[c] === undefined ? null : String(r[c]))));
     const want = rows.map(key).sort();
     const have = stored.map(key).sort();
-    if (want.some((k, i) => k !== have[i])) changed.push(name);
+    if (want.some((k, i) => k !== have[i])) return true;
   }
-  return changed;
+  return false;
 }
