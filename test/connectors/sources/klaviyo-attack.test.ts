@@ -77,6 +77,20 @@ describe.each(warehouseKinds)('Klaviyo under attack on %s', (kind) => {
     expect(JSON.stringify(q[0]!.record)).toContain('dimensions');
   });
 
+  it('fails, naming it, when the account\'s time zone is not a time zone, and stores nothing', async () => {
+    const zone = ds.klaviyo.timeZone;
+    (ds.klaviyo as { timeZone: string }).timeZone = 'Mars/Olympus';
+    try {
+      const res = await sync();
+      expect(res.run.status).toBe('failed');
+      expect(res.run.error_kind).toBe('config');
+      expect(String(res.run.error)).toMatch(/"Mars\/Olympus", which is not an IANA time zone/);
+      expect(await stored()).toBe(0);
+    } finally {
+      (ds.klaviyo as { timeZone: string }).timeZone = zone;
+    }
+  });
+
   it('scrubs the API key out of a JSON:API error detail, even where the message is cut, in the run and the logs', async () => {
     const { log, text } = capturingLogger();
     fake.settings.tamper = () => ({ status: 400, body: { errors: [{ id: 'x', status: 400, code: 'invalid', title: 'Invalid input.', detail: `${'x'.repeat(290)} key ${KLAVIYO_API_KEY} is wrong` }] } });
