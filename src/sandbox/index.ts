@@ -21,7 +21,7 @@ export type { LinkedInSettings } from './linkedin.ts';
 export { TIKTOK_ACCESS_TOKEN, startTikTokFake } from './tiktok.ts';
 export type { TikTokSettings } from './tiktok.ts';
 export { KLAVIYO_API_KEY, startKlaviyoFake } from './klaviyo.ts';
-export type { KlaviyoSettings } from './klaviyo.ts';
+export type { KlaviyoAnswer, KlaviyoSettings } from './klaviyo.ts';
 export type { ShopSettings } from './shop.ts';
 export { sandboxConnectorEnv, startSandbox } from './sandbox.ts';
 export type { Sandbox } from './sandbox.ts';

@@ -28,6 +28,17 @@ export const KLAVIYO_API_KEY = 'pk_sandbox_8f3a1c6e2b9d4f7a0c5e1b3d9f2a4c6e8b';
 export interface KlaviyoSettings {
   /** Groups served per page at most, whatever page_size asks: a test's way to make many pages. */
   servePageSize: number;
+  /**
+   * A hostile or broken API: each Query Metric Aggregates answer (status 200) passed through
+   * this first, which may change the body in place or return another response. Unset: as served.
+   */
+  tamper?: (body: KlaviyoAnswer, req: FakeRequest) => FakeResponse | void;
+}
+
+/** The body of a Query Metric Aggregates answer, as `tamper` sees it. */
+export interface KlaviyoAnswer {
+  data: { type: string; id: string; attributes: { dates: unknown[]; data: { dimensions: unknown[]; measurements: Record<string, unknown[]> }[] } | null; links: { self: string } } | null;
+  links: { self: string; next?: string };
 }
 
 const MEASURES = ['count', 'unique', 'sum_value'] as const;
@@ -149,10 +160,11 @@ export async function startKlaviyoFake(dataset: Dataset, options: { credentials?
     }));
     const self = `${req.baseUrl}/api/metric-aggregates/`;
     const links = { self, ...(offset + size < all.length ? { next: `${self}?page_cursor=${offset + size}` } : {}) };
-    return json(200, {
+    const body: KlaviyoAnswer = {
       data: { type: 'metric-aggregate', id: randomUUID(), attributes: { dates: dates.map((d) => DateTime.fromISO(d, { zone }).toISO({ suppressMilliseconds: true })), data: rows }, links: { self } },
       links,
-    });
+    };
+    return settings.tamper?.(body, req) ?? json(200, body);
   }
 
   const api: FakeApi = {

@@ -205,6 +205,7 @@ export function recordsAt(body: unknown, path: string, name: string): unknown[] 
 export function zipped(def: SourceDefinition, body: unknown, records: unknown[], name: string): unknown[] {
   if (!def.zip) return records;
   const keys = Object.entries(def.zip);
+  const own = keys.map(([, path]) => path).filter((path) => !path.startsWith('_answer.'));
   const out: unknown[] = [];
   for (const [n, record] of records.entries()) {
     const scope = { _answer: body, ...(record !== null && typeof record === 'object' && !Array.isArray(record) ? record : {}) };
@@ -216,9 +217,30 @@ export function zipped(def: SourceDefinition, body: unknown, records: unknown[],
     const length = lists[0]!.length;
     const odd = lists.findIndex((l) => l.length !== length);
     if (odd >= 0) throw new TransientError(`connector "${name}": record ${n} of the answer has lists of different lengths: "${keys[0]![1]}" ${length}, "${keys[odd]![1]}" ${lists[odd]!.length}`);
-    for (let i = 0; i < length; i++) out.push({ ...Object.fromEntries(keys.map(([key], k) => [key, lists[k]![i]])), _parent: record });
+    // Each position's `_parent` is the record without the lists it was zipped from: they hold a
+    // value per position, so kept they would make every record (and each one quarantined) carry
+    // the whole answer, n positions times n values.
+    const parent = withoutPaths(record, own);
+    for (let i = 0; i < length; i++) out.push({ ...Object.fromEntries(keys.map(([key], k) => [key, lists[k]![i]])), _parent: parent });
   }
   return out;
+}
+
+/** A copy of `value` without the fields at `paths` (dot paths), copying only the objects on the way. */
+function withoutPaths(value: unknown, paths: string[]): unknown {
+  let out = value;
+  for (const path of paths) out = without(out, path.split('.'));
+  return out;
+}
+
+function without(value: unknown, keys: string[]): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || keys.length === 0) return value;
+  const [key, ...rest] = keys as [string, ...string[]];
+  if (!Object.hasOwn(value, key)) return value;
+  const copy: Record<string, unknown> = { ...(value as Record<string, unknown>) };
+  if (rest.length === 0) delete copy[key];
+  else copy[key] = without(copy[key], rest);
+  return copy;
 }
 
 /** Records with their request's `fields` under `_request` (which metric a request per metric asked for). */
@@ -260,7 +282,7 @@ export function openSource(def: SourceDefinition, config: SourceConfig, ctx: Ope
         const s = { ...session.scope(account, chunk), zone };
         const records: unknown[] = [];
         for (const spec of specs) {
-          for await (const page of pagesOf(def, session, spec, s, `${def.title} ${spec.path} for ${account}, ${chunk.from}..${chunk.to}`)) records.push(...page);
+          for await (const page of pagesOf(def, session, spec, s, `${def.title} ${spec.path} for ${account}, ${chunk.from}..${chunk.to}`)) for (const r of page) records.push(r);
         }
         const dated: Dated[] = [];
         for (const record of records) {

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { IANAZone } from 'luxon';
 import { z } from 'zod';
-import { DataError, errorMessage, isConfigError, isTransientError } from '../../core/errors.ts';
+import { ConfigError, DataError, errorMessage, isConfigError, isTransientError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import { redactAndCut } from '../../core/secrets.ts';
 import { meterRequests, newTally } from '../../core/request-meter.ts';
@@ -163,6 +163,11 @@ async function syncStream(opts: SyncOptions, reader: SourceReader<unknown, unkno
   const signal = opts.signal ?? new AbortController().signal;
   const known = await storedInfo(opts, stream);
   let info: StreamInfo = await reader.describe(stream, known);
+  // A zone the source made up (an API's "Mars/Olympus", a typo) tells no day: every date from it
+  // is invalid, and the sync would die on a checkpoint without a day, saying nothing useful.
+  if (!IANAZone.isValidZone(info.timeZone)) {
+    throw new ConfigError(`account ${stream}: the source gives its time zone as ${JSON.stringify(info.timeZone).slice(0, 80)}, which is not an IANA time zone (e.g. America/New_York): its days cannot be told; correct the account's time zone at the source`);
+  }
   const now = opts.now?.() ?? new Date();
   const today = todayIn(info.timeZone, now);
   // The last day that can be complete: over, and older than the source's settling delay (and
