@@ -151,6 +151,11 @@ export interface FakeServer<S> {
   /** The fake's knobs (page sizes, limits, …), read on every request: change them in place. */
   readonly settings: S;
   readonly credentials: CredentialStore;
+  /**
+   * Awaited before a request is answered when set: a test holds requests back to see what a
+   * client sends meanwhile (how many it has in flight), whatever the machine's speed.
+   */
+  hold: ((req: FakeRequest) => Promise<void>) | null;
   close(): Promise<void>;
 }
 
@@ -238,6 +243,20 @@ export async function startFakeServer<S>(api: FakeApi, settings: S, credentials:
     return res;
   }
 
+  const fake: FakeServer<S> = {
+    url: '',
+    requests,
+    faults,
+    settings,
+    credentials,
+    hold: null,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+
   const server = http.createServer((incoming, outgoing) => {
     const chunks: Buffer[] = [];
     incoming.on('data', (c: Buffer) => chunks.push(c));
@@ -268,7 +287,8 @@ export async function startFakeServer<S>(api: FakeApi, settings: S, credentials:
       const publicBase = typeof incoming.headers.host === 'string' && /^[\w.-]+(:\d+)?$/.test(incoming.headers.host) ? `http://${incoming.headers.host}` : baseUrl;
       const req: FakeRequest = { method: log.method, url, path: url.pathname, query: url.searchParams, headers: incoming.headers, body, rawBody, badJson, baseUrl: publicBase };
 
-      answer(req, log)
+      Promise.resolve(fake.hold?.(req))
+        .then(() => answer(req, log))
         .catch((err: unknown): FakeResponse => ({ status: 500, body: { error: `sandbox ${api.name} fake crashed: ${(err as Error).message}` } }))
         .then((res) => {
           // A hung request keeps its socket open until the client gives up or the fake closes.
@@ -293,18 +313,8 @@ export async function startFakeServer<S>(api: FakeApi, settings: S, credentials:
   });
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-  return {
-    url: baseUrl,
-    requests,
-    faults,
-    settings,
-    credentials,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  fake.url = baseUrl;
+  return fake;
 }
 
 /** The body's records: its longest array, wherever it is nested. */

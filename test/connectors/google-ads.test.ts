@@ -92,13 +92,27 @@ describe.skipIf(inUnitTier)('google ads connector behaviour and failures', () =>
   const customerOf = (path: string) => /customers\/(\d+)\//.exec(path)?.[1];
 
   it('runs the customers side by side with concurrency 2, one after the other with 1', async () => {
-    await sync({}, config('    concurrency: 2'));
-    // Side by side: each customer's calls (its currency query, then its window) begin before
-    // the other's end. Not the first two calls' order: on a starved machine one customer's
-    // query can come back before the other's first call leaves.
-    const parallel = streamCalls().map((r) => customerOf(r.path));
-    expect(parallel.indexOf(DE)).toBeLessThan(parallel.lastIndexOf(US));
-    expect(parallel.indexOf(US)).toBeLessThan(parallel.lastIndexOf(DE));
+    // Side by side: the fake answers nothing until both customers have a call in flight (or
+    // 20 s have passed, which a connector taking them one at a time would need). Held, the
+    // result does not depend on how fast the machine is.
+    const seen = new Set<string>();
+    let bothSeen: () => void = () => {};
+    const both = new Promise<void>((resolve) => (bothSeen = resolve));
+    const inFlightAtFirstAnswer: number[] = [];
+    google.api.hold = async (req) => {
+      const customer = customerOf(req.path);
+      if (!customer) return;
+      seen.add(customer);
+      if (seen.size === 2) bothSeen();
+      await Promise.race([both, new Promise((resolve) => setTimeout(resolve, 20_000))]);
+      if (inFlightAtFirstAnswer.length === 0) inFlightAtFirstAnswer.push(seen.size);
+    };
+    try {
+      await sync({}, config('    concurrency: 2'));
+    } finally {
+      google.api.hold = null;
+    }
+    expect(inFlightAtFirstAnswer).toEqual([2]);
     await h.expectFacts();
 
     google.api.requests.length = 0;
