@@ -72,6 +72,6 @@ export default defineConfig({
     maxWorkers: 2,
     // Each test file is a process of its own, too short-lived to gain from V8's optimising
     // WebAssembly compiler: PGlite starts in about half the CPU on the baseline compiler.
-    ...(inUnitTier ? { execArgv: ['--liftoff-only'] } : {}),
+    execArgv: ['--liftoff-only'],
   },
 });
