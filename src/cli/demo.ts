@@ -129,7 +129,7 @@ export async function demoCommand(io: CliIo, configFile: string, options: DemoOp
   const crmDir = path.join(dataDir, 'sandbox', 'crm');
   writeCrmExport(dataset, crmDir);
 
-  line(io, `Starting the sandbox: fake GA4, Search Console, Google Ads, Meta, Mailchimp, SendGrid and shop APIs on 127.0.0.1,`);
+  line(io, `Starting the sandbox: fake GA4, Search Console, Google Ads, Meta, LinkedIn Ads, TikTok Ads, Mailchimp, SendGrid, Klaviyo, HubSpot and shop APIs on 127.0.0.1,`);
   line(io, `with ${DEMO_DAYS} days of synthetic data up to ${asOf}.`);
   const sandbox = await startSandbox(dataset);
   const catcher = await startCatcher(path.join(dataDir, 'outbox'));
