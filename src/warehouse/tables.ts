@@ -182,6 +182,8 @@ export interface KpiDaysTable {
   facts_version: ColumnType<number, number | undefined, number>;
   points_version: number | null;
   basis: string | null;
+  /** Whether the day's stored total base sums each have at most 15 significant digits (migration 017); null when not known. */
+  exact_sums: boolean | null;
 }
 
 /** The view over kpi_points with one row per KPI value; read-only. */
