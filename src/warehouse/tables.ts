@@ -213,6 +213,8 @@ export interface GoalSnapshotsTable {
   forecast: number | null;
   status: string;
   evaluated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  /** Digest of what the assessment was computed from besides the facts (migration 018); null before it. */
+  definition: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface OkrSnapshotsTable {
