@@ -91,6 +91,16 @@ describe.each(warehouseKinds)('KPI totals from the stored points on %s', (kind) 
     const week = { kpi: ['total_spend'], windows: [{ start: '2026-03-09', end: '2026-03-15' }] };
     expect((await storedTotalsWindows(wh.db, config, week))[0]!.values).toEqual([7]);
   });
+
+  it('are the facts\' values where a day sum is not a number', async () => {
+    const config = metricsConfig({ kpis: [kpi('total_spend', 'spend', { unit: 'currency' })] });
+    await upsertFacts(wh.db, facts(ADS, { '2026-03-02': { spend: 5, clicks: 1 }, '2026-03-03': { spend: 7, clicks: 1 } }));
+    // Written by hand: numeric has a NaN, which sums to NaN, which no stored point can hold.
+    await sql`update metric_facts set value = 'NaN' where date = '2026-03-03' and metric = 'spend'`.execute(wh.db);
+    await recompute(wh.db, config);
+    const week = { kpi: ['total_spend', 'cpc'], windows: [{ start: '2026-03-02', end: '2026-03-08' }] };
+    expect(await storedTotalsWindows(wh.db, config, week)).toEqual(await kpiWindows(wh.db, config, week));
+  });
 });
 
 describe('exactDecimal', () => {
