@@ -311,11 +311,12 @@ export async function aggregateRows(db: Kysely<Database>, query: AggregateQuery,
   `;
   const unfiltered = columns.filter((c) => query.groups[c.group]?.length === 0);
   const result = await (query.exactness && unfiltered.length > 0
-    ? // Only the total rows (one a day) are checked: a plain decimal (numeric also has NaN and
-      // infinities, which no stored point holds), of its digits, sign and point left out.
+    ? // Only the total rows (one a day) are checked. Each sum must be a plain decimal (numeric
+      // also has NaN and infinities), below 1e308 (no double holds more), and have at most 15
+      // significant digits (sign and point left out).
       sql<AggregateRow>`
         select a.*, case when ${sql.join([sql`true`, ...dims.map((d) => sql`${sql.ref(`a.g_${d}`)} = 1`)], sql` and `)} then ${sql.join(
-          unfiltered.map((c) => sql`coalesce(${sql.ref(`a.${c.column}`)}::text ~ '^-?[0-9.]+$' and length(trim(both '0' from translate(${sql.ref(`a.${c.column}`)}::text, '-.', ''))) <= 15, true)`),
+          unfiltered.map((c) => sql`coalesce(${sql.ref(`a.${c.column}`)}::text ~ '^-?[0-9.]+$' and abs(${sql.ref(`a.${c.column}`)}) < 1e308 and length(trim(both '0' from translate(${sql.ref(`a.${c.column}`)}::text, '-.', ''))) <= 15, true)`),
           sql` and `,
         )} end as exact
         from (${aggregate}) a

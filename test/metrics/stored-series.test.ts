@@ -92,13 +92,18 @@ describe.each(warehouseKinds)('KPI totals from the stored points on %s', (kind) 
     expect((await storedTotalsWindows(wh.db, config, week))[0]!.values).toEqual([7]);
   });
 
-  it('are the facts\' values where a day sum is not a number', async () => {
+  it('are the facts\' values where a day sum is not a number, or not a finite double', async () => {
     const config = metricsConfig({ kpis: [kpi('total_spend', 'spend', { unit: 'currency' })] });
     await upsertFacts(wh.db, facts(ADS, { '2026-03-02': { spend: 5, clicks: 1 }, '2026-03-03': { spend: 7, clicks: 1 } }));
     // Written by hand: numeric has a NaN, which sums to NaN, which no stored point can hold.
     await sql`update metric_facts set value = 'NaN' where date = '2026-03-03' and metric = 'spend'`.execute(wh.db);
     await recompute(wh.db, config);
     const week = { kpi: ['total_spend', 'cpc'], windows: [{ start: '2026-03-02', end: '2026-03-08' }] };
+    expect(await storedTotalsWindows(wh.db, config, week)).toEqual(await kpiWindows(wh.db, config, week));
+    // Nor one past the largest double: 2e308 is no stored point either.
+    await sql`update metric_facts set value = 1e308 where date = '2026-03-03' and metric = 'spend'`.execute(wh.db);
+    await sql`insert into metric_facts (date, connector, account, campaign, channel, metric, value, currency) values ('2026-03-03', 'x', 'y', '', '', 'spend', 1e308, 'USD')`.execute(wh.db);
+    await recompute(wh.db, config);
     expect(await storedTotalsWindows(wh.db, config, week)).toEqual(await kpiWindows(wh.db, config, week));
   });
 });

@@ -6,8 +6,8 @@ import { sql, type Kysely } from 'kysely';
  * the facts summed to (see src/metrics/stored-series.ts). A sum with more digits (money
  * converted at a rate with many decimals, a fact with many digits) can round to a double whose
  * shortest form is a shorter, different decimal, and a period added from it would differ from
- * the facts' sum. A sum that is not a number (numeric's NaN, written by hand) is not stored at
- * all, so the period's total would leave it out. Null where not known: written before this
+ * the facts' sum. A sum that is not a number (numeric's NaN, written by hand) or is past the
+ * largest double is not stored at all, so the period's total would leave it out. Null where not known: written before this
  * column, or never computed; such a day's totals are read from the facts until recompute
  * records it.
  */
