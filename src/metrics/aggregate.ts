@@ -36,6 +36,12 @@ interface AggregateQuery {
   /** One sum per filter group; a null group matches nothing and is never queried. */
   groups: readonly (NormalFilter | null)[];
   reporting: Reporting;
+  /**
+   * Also say, in column `exact` of each total (dimension 'all') row, whether every sum of the
+   * unfiltered group has at most 15 significant digits, so that its double gives it back
+   * (recompute records it per day for stored-series.ts; the sums arrive here as doubles).
+   */
+  exactness?: boolean;
 }
 
 export function pointKey(dimension: Dimension, value: string): string {
@@ -297,12 +303,26 @@ export async function aggregateRows(db: Kysely<Database>, query: AggregateQuery,
 
   // The period is grouped by position: it carries parameters, and a second copy of the
   // expression would have new placeholders that Postgres does not see as the same.
-  const result = await sql<AggregateRow>`
+  const aggregate = sql<AggregateRow>`
     select ${period} as p, ${sql.join([...dimColumns, ...sums, ...missing])}
     from metric_facts f
     where ${sql.join(conditions, sql` and `)}
     group by 1, grouping sets (${sql.join(sets)})
-  `.execute(db);
+  `;
+  const unfiltered = columns.filter((c) => query.groups[c.group]?.length === 0);
+  const result = await (query.exactness && unfiltered.length > 0
+    ? // Only the total rows (one a day) are checked. Each sum must be a plain decimal (numeric
+      // also has NaN and infinities), below 1e308 (no double holds more), and have at most 15
+      // significant digits (sign and point left out).
+      sql<AggregateRow>`
+        select a.*, case when ${sql.join([sql`true`, ...dims.map((d) => sql`${sql.ref(`a.g_${d}`)} = 1`)], sql` and `)} then ${sql.join(
+          unfiltered.map((c) => sql`coalesce(${sql.ref(`a.${c.column}`)}::text ~ '^-?[0-9.]+$' and abs(${sql.ref(`a.${c.column}`)}) < 1e308 and length(trim(both '0' from translate(${sql.ref(`a.${c.column}`)}::text, '-.', ''))) <= 15, true)`),
+          sql` and `,
+        )} end as exact
+        from (${aggregate}) a
+      `
+    : aggregate
+  ).execute(db);
   return { rows: result.rows, dims, columns, reporting: query.reporting };
 }
 

@@ -1,6 +1,6 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Database, DateString } from '../warehouse/index.ts';
-import { pointKey, type Dimension, type PointStore, type Reporting } from './aggregate.ts';
+import { pointKey, type AggregateRows, type Dimension, type PointStore, type Reporting } from './aggregate.ts';
 import { ABSENT_METRIC } from './kpi-plan.ts';
 
 /**
@@ -40,19 +40,34 @@ export function isCurrent(state: DayState | undefined, basis: string): boolean {
 }
 
 /**
+ * The days of an aggregate read with `exactness` whose total sums do not all have at most 15
+ * significant digits: their stored doubles cannot be taken back to the decimals the facts
+ * summed to (stored-series.ts).
+ */
+export function inexactDays(read: AggregateRows): Set<DateString> {
+  const out = new Set<DateString>();
+  for (const row of read.rows) if (row.exact === false) out.add(row.p);
+  return out;
+}
+
+/**
  * Records that the day points of [from, to] were computed from the facts versions read
  * before their facts were (a date without a state counts as version 0). Runs in the
  * transaction that writes the points. A write to the facts in between has bumped the
  * version past the one recorded here, so the day reads as changed until recomputed again.
+ * `exact`: per day whose sums were computed here (from its facts, or none), whether they all
+ * fit a double exactly; a day missing from it (its sums taken from its stored points) keeps
+ * what was recorded for it.
  */
-export function markDaysQuery(from: DateString, to: DateString, states: ReadonlyMap<DateString, DayState>, basis: string): RawBuilder<unknown> {
-  const seen = [...states].filter(([date]) => date >= from && date <= to).map(([date, s]) => ({ d: date, v: s.factsVersion }));
+export function markDaysQuery(from: DateString, to: DateString, states: ReadonlyMap<DateString, DayState>, basis: string, exact: ReadonlyMap<DateString, boolean> = new Map()): RawBuilder<unknown> {
+  const days = new Set([...states.keys(), ...exact.keys()].filter((date) => date >= from && date <= to));
+  const seen = [...days].map((date) => ({ d: date, v: states.get(date)?.factsVersion ?? 0, x: exact.get(date) ?? null }));
   return sql`
-    insert into kpi_days (date, facts_version, points_version, basis)
-    select d.day::date, 0, coalesce(s.v, 0), ${basis}
+    insert into kpi_days (date, facts_version, points_version, basis, exact_sums)
+    select d.day::date, 0, coalesce(s.v, 0), ${basis}, s.x
     from generate_series(${from}::date, ${to}::date, interval '1 day') as d(day)
-    left join json_to_recordset(${JSON.stringify(seen)}::json) as s(d date, v bigint) on s.d = d.day::date
-    on conflict (date) do update set points_version = excluded.points_version, basis = excluded.basis
+    left join json_to_recordset(${JSON.stringify(seen)}::json) as s(d date, v bigint, x boolean) on s.d = d.day::date
+    on conflict (date) do update set points_version = excluded.points_version, basis = excluded.basis, exact_sums = coalesce(excluded.exact_sums, kpi_days.exact_sums)
   `;
 }
 

@@ -1,10 +1,12 @@
+import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { GoalConfig, OkrConfig } from '../config/index.ts';
 import { ConfigError } from '../core/errors.ts';
 import type { Database, DateString } from '../warehouse/index.ts';
 import type { GoalStatus, KpiUnit } from '../core/vocabulary.ts';
 import { loadCatalogue, requireKpi, type Catalogue } from './catalogue.ts';
-import type { MetricsConfig } from './context.ts';
+import { reportingOf, type MetricsConfig } from './context.ts';
+import { basisOf } from './day-state.ts';
 import type { Filter } from './filters.ts';
 import { addDays, dateIn, daysBetween, periodsBetween, periodStart, shiftPeriod, type Grain } from './periods.ts';
 import { loadCompleteness, type Completeness, type CompletenessConfig } from './completeness.ts';
@@ -303,6 +305,15 @@ export async function assessGoals(db: Kysely<Database>, config: GoalsConfig, whe
 }
 
 /**
+ * What a goal's assessment is computed from besides the facts, as a digest: the goal's
+ * settings, every KPI definition (a KPI may read others), the money conversion, metric
+ * sources and week start. A stored assessment with another digest is not shown.
+ */
+function goalDefinition(config: GoalsConfig, goal: GoalConfig): string {
+  return createHash('sha256').update(JSON.stringify([goal, config.kpis, basisOf(reportingOf(config)), config.reporting.weekStart])).digest('hex');
+}
+
+/**
  * assessGoals, and records the results in goal_snapshots and okr_snapshots (one row per as-of
  * date; a re-run replaces it). Returns the assessment, which the goal alert rules then use.
  */
@@ -327,6 +338,7 @@ export async function recordGoals(db: Kysely<Database>, config: GoalsConfig, whe
             forecast: g.forecast,
             status: g.status,
             evaluated_at: new Date(),
+            definition: goalDefinition(config, config.goals.find((c) => c.name === g.goal)!),
           })),
         )
         .onConflict((oc) =>
@@ -341,6 +353,7 @@ export async function recordGoals(db: Kysely<Database>, config: GoalsConfig, whe
             forecast: eb.ref('excluded.forecast'),
             status: eb.ref('excluded.status'),
             evaluated_at: eb.ref('excluded.evaluated_at'),
+            definition: eb.ref('excluded.definition'),
           })),
         )
         .execute();
@@ -392,7 +405,7 @@ export async function storedGoals(db: Kysely<Database>, config: GoalsConfig, asO
   const goals: GoalResult[] = [];
   for (const goal of config.goals) {
     const r = byGoal.get(goal.name);
-    if (!r || r.kpi !== goal.kpi || r.criterion !== goal.criterion || r.target !== goal.target || r.baseline === null) return null;
+    if (!r || r.kpi !== goal.kpi || r.criterion !== goal.criterion || r.target !== goal.target || r.baseline === null || r.definition !== goalDefinition(config, goal)) return null;
     const def = requireKpi(catalogue, goal.kpi);
     const through = completeness.through(goal.kpi);
     const filter = goal.filter as Filter | undefined;

@@ -6,7 +6,7 @@ import { loadCatalogue } from './catalogue.ts';
 import { reportingOf, type MetricsConfig } from './context.ts';
 import { KpiPlan, lookbackOf } from './kpi-plan.ts';
 import { NO_FILTER } from './filters.ts';
-import { addStoredDays, basisOf, isCurrent, loadDayStates, markDaysQuery, readStoredDays, type StoredDays } from './day-state.ts';
+import { addStoredDays, basisOf, inexactDays, isCurrent, loadDayStates, markDaysQuery, readStoredDays, type StoredDays } from './day-state.ts';
 import { deletePoints, pointFormat, writePoints, type PointFormat, type PointWrite, type WriteResult } from './point-writes.ts';
 import { addDays, daysBetween, grains as allGrains, isDateString, periodEnd, periodsBetween, periodStart, shiftPeriod, type Grain, type Period, type WeekStart } from './periods.ts';
 
@@ -139,10 +139,12 @@ export async function recompute(db: Kysely<Database>, config: MetricsConfig, ran
   const readPart = async (part: DayPart): Promise<PartRead> => {
     if (part.source === 'none') return {};
     if (part.source === 'points') return { stored: await readStoredDays(db, days, part.start, part.end) };
-    const query = { periods: { grain: 'day', weekStart }, from: part.start, to: part.end, dimensions, metrics, groups: plan.groups, reporting } as const;
+    const query = { periods: { grain: 'day', weekStart }, from: part.start, to: part.end, dimensions, metrics, groups: plan.groups, reporting, exactness: true } as const;
     return { facts: await aggregateRows(db, query, plan.metrics) };
   };
   const query = (parts: readonly DayPart[]) => Promise.all(parts.map(readPart));
+  // Per day whose sums are computed here, whether its total sums fit their doubles exactly.
+  const exact = new Map<DateString, boolean>();
   // Three stages overlap: Postgres sums the next chunk and stores the last one while this
   // process evaluates the current one. One write is in flight at a time, which bounds memory.
   let next = chunks.length > 0 ? quiet(query(chunks[0]!.parts)) : null;
@@ -152,6 +154,12 @@ export async function recompute(db: Kysely<Database>, config: MetricsConfig, ran
       const { chunk } = chunks[c]!;
       const reads = await next!;
       next = c + 1 < chunks.length ? quiet(query(chunks[c + 1]!.parts)) : null;
+      chunks[c]!.parts.forEach((part, i) => {
+        const read = reads[i]!;
+        if (part.source === 'points') return;
+        const inexact = read.facts ? inexactDays(read.facts) : new Set<DateString>();
+        for (let day = part.start; day <= part.end; day = addDays(day, 1)) exact.set(day, !inexact.has(day));
+      });
       for (const read of reads) {
         if (read.facts) addAggregateRows(days, read.facts);
         if (read.stored) addStoredDays(days, read.stored);
@@ -161,7 +169,7 @@ export async function recompute(db: Kysely<Database>, config: MetricsConfig, ran
       for (const lane of lanes) {
         lane.rollUp(days, chunk);
         const w = lane.emit(final ? null : chunk.end);
-        if (w && w.grain === 'day') w.after = [markDaysQuery(w.from, w.to, states, basis)];
+        if (w && w.grain === 'day') w.after = [markDaysQuery(w.from, w.to, states, basis, exact)];
         if (w) writes.push(w);
       }
       const done = await writing;
@@ -169,6 +177,7 @@ export async function recompute(db: Kysely<Database>, config: MetricsConfig, ran
       result.deleted += done.deleted;
       writing = quiet(writePoints(db, format, writes));
       days.evictBefore(addDays(chunk.end, 1 - lookback));
+      for (const day of exact.keys()) if (day <= chunk.end) exact.delete(day);
     }
     const done = await writing;
     result.values += done.values;

@@ -21,7 +21,10 @@ import { kpiSeries, kpiWindows, type SeriesPoint, type WindowValues } from './se
  * is the decimal it came from when that has at most 15 significant digits), the days are
  * added exactly, and the total is turned into a double once, as the facts' sum is. A day
  * whose sum needs more digits cannot be taken back for sure: the query is answered from the
- * facts instead.
+ * facts instead. Its double does not say that for sure (9007199254740000.5 is stored as a
+ * double that prints 9007199254740000), so recompute records per day whether every total sum
+ * it stored had at most 15 significant digits, and a day it does not vouch for is read from
+ * the facts as well.
  *
  * Also from the facts: KPIs with a filter of their own (stored sums are unfiltered), and
  * every KPI of a query whose days (with the periods previous() looks back to) include one
@@ -73,13 +76,15 @@ function toDouble(d: Decimal): number {
 
 /**
  * The days of [from, to] whose stored day points were computed from their current facts and
- * basis; null when a day's KPI work is owed. A day with no state has had no fact since the
- * facts were last truncated, so a point stored for it is older than the facts.
+ * basis; null when a day's KPI work is owed, or its stored sums may not be the decimals the
+ * facts summed to (exact_sums, migration 017: a sum of more than 15 significant digits can
+ * round to a double that prints as another, shorter decimal). A day with no state has had no
+ * fact since the facts were last truncated, so a point stored for it is older than the facts.
  */
 async function currentDays(db: Kysely<Database>, config: MetricsConfig, from: DateString, to: DateString): Promise<Set<DateString> | null> {
   const basis = basisOf(reportingOf(config));
   const { rows } = await sql<{ date: DateString; current: boolean }>`
-    select date, (points_version is not distinct from facts_version and basis is not distinct from ${basis}) as current
+    select date, (points_version is not distinct from facts_version and basis is not distinct from ${basis} and exact_sums is true) as current
     from kpi_days where date >= ${from}::date and date <= ${to}::date
   `.execute(db);
   if (rows.some((r) => !r.current)) return null;

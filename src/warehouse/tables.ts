@@ -182,6 +182,8 @@ export interface KpiDaysTable {
   facts_version: ColumnType<number, number | undefined, number>;
   points_version: number | null;
   basis: string | null;
+  /** Whether the day's stored total base sums each have at most 15 significant digits (migration 017); null when not known. */
+  exact_sums: boolean | null;
 }
 
 /** The view over kpi_points with one row per KPI value; read-only. */
@@ -211,6 +213,8 @@ export interface GoalSnapshotsTable {
   forecast: number | null;
   status: string;
   evaluated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  /** Digest of what the assessment was computed from besides the facts (migration 018); null before it. */
+  definition: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface OkrSnapshotsTable {

@@ -183,6 +183,12 @@ describe.each(warehouseKinds)('goals and OKRs on %s', (kind) => {
     expect(await storedGoals(wh.db, config, '2026-03-16', completeness)).toBeNull();
     const retargeted = { ...config, goals: config.goals.map((g) => (g.name === 'revenue_march' ? { ...g, target: 3200 } : g)) };
     expect(await storedGoals(wh.db, retargeted, '2026-03-15', completeness)).toBeNull();
+    // A deadline moved, or money converted anew, since the evaluation: the stored progress is not what the goal now says.
+    const extended = { ...config, goals: config.goals.map((g) => (g.name === 'revenue_march' ? { ...g, deadline: '2026-04-30' } : g)) };
+    expect((await assessGoals(wh.db, extended, '2026-03-15')).goals[0]!.expected).not.toBe(stored.goals[0]!.expected);
+    expect(await storedGoals(wh.db, extended, '2026-03-15', completeness)).toBeNull();
+    const converted = { ...config, reporting: { ...config.reporting, fxRates: { EUR: 1.2 } } };
+    expect(await storedGoals(wh.db, converted, '2026-03-15', completeness)).toBeNull();
     const history = await goalHistory(wh.db, ['revenue_march'], '2026-03-15');
     expect(history.at(-1)).toEqual({ goal: 'revenue_march', asOf: '2026-03-15', actual: 1100, progress: stored.goals[0]!.progress, expected: stored.goals[0]!.expected, forecast: stored.goals[0]!.forecast, status: 'at_risk' });
     expect(history.every((h) => h.asOf <= '2026-03-15')).toBe(true);

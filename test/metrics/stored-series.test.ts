@@ -1,12 +1,12 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { kpiSeries, kpiWindows, recompute, storedTotalsSeries, storedTotalsWindows, toDateWindows } from '../../src/metrics/index.ts';
+import { buildReport, kpiSeries, kpiWindows, recompute, storedTotalsSeries, storedTotalsWindows, toDateWindows } from '../../src/metrics/index.ts';
 import { exactDecimal } from '../../src/metrics/stored-series.ts';
 import { addDays } from '../../src/metrics/periods.ts';
 import type { FactRow } from '../../src/warehouse/index.ts';
 import { upsertFacts } from '../helpers/facts.ts';
 import { useWarehouse, warehouseKinds } from '../helpers/warehouse.ts';
-import { CAMPAIGNS, clearWarehouse, facts, kpi, metricsConfig } from './helpers.ts';
+import { ADS, CAMPAIGNS, clearWarehouse, facts, kpi, metricsConfig } from './helpers.ts';
 
 /** 20 weeks from Monday 2026-01-05 of cent values (EUR converted at 1.08): sums of their doubles are not the exact sums. */
 function dataset(): FactRow[] {
@@ -70,6 +70,41 @@ describe.each(warehouseKinds)('KPI totals from the stored points on %s', (kind) 
     await sql`truncate metric_facts`.execute(wh.db);
     const empty = await storedTotalsSeries(wh.db, config, query);
     expect(empty.map((p) => p.value)).toEqual([null, null]);
+  });
+
+  it('are the facts\' values where a day sum has more than 15 significant digits, though its double prints with fewer', async () => {
+    const config = metricsConfig({ kpis: [kpi('total_spend', 'spend', { unit: 'currency' })] });
+    // Monday's spend sums to 9007199254740000.5, whose double prints as 9007199254740000; Tuesday's is 0.5.
+    await upsertFacts(wh.db, [...facts(ADS, { '2026-03-02': { spend: 9007199254740000 }, '2026-03-09': { spend: 7 } }), ...facts({ ...ADS, account: 'other' }, { '2026-03-02': { spend: 0.5 }, '2026-03-03': { spend: 0.5 } })]);
+    await recompute(wh.db, config);
+    // An incremental recompute that takes Monday from its stored points still knows its sums are not exact.
+    await recompute(wh.db, config, { from: '2026-03-03', to: '2026-03-03' });
+    const reports = { grain: 'week', period: 'last', asOf: '2026-03-12', history: 2 } as const;
+    const full = { ...config, connectors: [], goals: [], okrs: [] };
+    const fromFacts = await buildReport(wh.db, full, reports);
+    expect(fromFacts.kpis.find((l) => l.kpi === 'total_spend')!.value).toBe(9007199254740001);
+    expect(await buildReport(wh.db, full, { ...reports, storedPoints: true })).toEqual(fromFacts);
+    // The exact days are still read from their points: a change no trigger sees does not show.
+    await sql`alter table metric_facts disable trigger user`.execute(wh.db);
+    await sql`update metric_facts set value = 8 where date = '2026-03-09'`.execute(wh.db);
+    await sql`alter table metric_facts enable trigger user`.execute(wh.db);
+    const week = { kpi: ['total_spend'], windows: [{ start: '2026-03-09', end: '2026-03-15' }] };
+    expect((await storedTotalsWindows(wh.db, config, week))[0]!.values).toEqual([7]);
+  });
+
+  it('are the facts\' values where a day sum is not a number, or not a finite double', async () => {
+    const config = metricsConfig({ kpis: [kpi('total_spend', 'spend', { unit: 'currency' })] });
+    await upsertFacts(wh.db, facts(ADS, { '2026-03-02': { spend: 5, clicks: 1 }, '2026-03-03': { spend: 7, clicks: 1 } }));
+    // Written by hand: numeric has a NaN, which sums to NaN, which no stored point can hold.
+    await sql`update metric_facts set value = 'NaN' where date = '2026-03-03' and metric = 'spend'`.execute(wh.db);
+    await recompute(wh.db, config);
+    const week = { kpi: ['total_spend', 'cpc'], windows: [{ start: '2026-03-02', end: '2026-03-08' }] };
+    expect(await storedTotalsWindows(wh.db, config, week)).toEqual(await kpiWindows(wh.db, config, week));
+    // Nor one past the largest double: 2e308 is no stored point either.
+    await sql`update metric_facts set value = 1e308 where date = '2026-03-03' and metric = 'spend'`.execute(wh.db);
+    await sql`insert into metric_facts (date, connector, account, campaign, channel, metric, value, currency) values ('2026-03-03', 'x', 'y', '', '', 'spend', 1e308, 'USD')`.execute(wh.db);
+    await recompute(wh.db, config);
+    expect(await storedTotalsWindows(wh.db, config, week)).toEqual(await kpiWindows(wh.db, config, week));
   });
 });
 

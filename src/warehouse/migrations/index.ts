@@ -15,6 +15,8 @@ import * as m013 from './013-report-sends.ts';
 import * as m014 from './014-bi-views.ts';
 import * as m015 from './015-request-counts.ts';
 import * as m016 from './016-firing-index.ts';
+import * as m017 from './017-exact-day-sums.ts';
+import * as m018 from './018-goal-definitions.ts';
 
 /**
  * Migrations are imported, not read from a folder at run time, so they work the same from
@@ -37,6 +39,8 @@ const migrations: Record<string, Migration> = {
   '014-bi-views': m014,
   '015-request-counts': m015,
   '016-firing-index': m016,
+  '017-exact-day-sums': m017,
+  '018-goal-definitions': m018,
 };
 
 export const migrationProvider: MigrationProvider = {
