@@ -18,7 +18,7 @@ import { bearer, CredentialStore, json, startFakeServer, type ErrorKind, type Fa
  * arrays as JSON strings) or JSON, and the token as `Authorization: Bearer`.
  */
 
-export const SLACK_BOT_TOKEN = 'xoxb-sandbox-0000000000-0000000000000-sandboxsandboxsandbox';
+export const SLACK_BOT_TOKEN = 'sandbox-bot-token-not-a-secret';
 
 export interface SlackFile {
   id: string;

@@ -139,7 +139,7 @@ alerts:
     const withBot = configFrom(`
 channels:
   slack: { type: slack, url: "${url()}-retry-after", minIntervalMs: 0, maxRetries: 0 }
-  bot: { type: slack_bot, token: xoxb-retry-after, channel: C1, baseUrl: "${server.base}/api", minIntervalMs: 0, maxRetries: 0 }
+  bot: { type: slack_bot, token: bottok-retry-after, channel: C1, baseUrl: "${server.base}/api", minIntervalMs: 0, maxRetries: 0 }
 alerting: { groupWait: 0 }
 alerts:
   - { name: spend_high, series: { kpi: spend, grain: day }, condition: { kind: threshold, op: above, threshold: 100 }, channels: [slack] }

@@ -19,7 +19,7 @@ const REPORT = 'Report: `kpi report --grain day --as-of 2026-03-03`';
 const T = at('2026-03-03T06:00:00Z');
 const plus = (ms: number) => new Date(T.getTime() + ms);
 
-function config(slack: HttpServer, smtpPort: number, botToken = { yaml: 'xoxb-test-token', env: {} }) {
+function config(slack: HttpServer, smtpPort: number, botToken = { yaml: 'bottok-test-token', env: {} }) {
   return configFrom(`
 reporting: { timezone: Europe/Berlin }
 channels:
@@ -172,7 +172,7 @@ describe('hostile campaign names in every message', () => {
 
   it('a campaign named after a configured secret: scrubbed from the email (text and HTML) and the digest, as from Slack', async () => {
     // A token with characters HTML escapes: scrubbed after escaping, it would no longer be recognised.
-    const token = 'xoxb-9f&Q<2"zK7';
+    const token = 'bottok-9f&Q<2"zK7';
     const cfg = config(slack, smtp.port, { yaml: '"${env:BOT_TOKEN}"', env: { BOT_TOKEN: token } });
     try {
       await upsertFacts(wh.db, days({ campaign: `promo ${token}` }, { '2026-03-02': { spend: 150 } }));
@@ -185,7 +185,7 @@ describe('hostile campaign names in every message', () => {
       expect(String(alertMail!.html)).toContain('campaign: <b>promo [redacted]</b>');
       expect(String(digestMail!.html)).toContain('(campaign promo [redacted])</b>: Spend (campaign promo [redacted]) USD 150.00');
       const sent = [...smtp.messages.flatMap((m) => [m.text, String(m.html), m.subject]), ...slack.requests.map((r) => r.body)].join('\n');
-      for (const form of [token, 'xoxb-9f&amp;Q&lt;2&quot;zK7', JSON.stringify(token).slice(1, -1), 'xoxb-9f&amp;Q&lt;2"zK7']) expect(sent).not.toContain(form);
+      for (const form of [token, 'bottok-9f&amp;Q&lt;2&quot;zK7', JSON.stringify(token).slice(1, -1), 'bottok-9f&amp;Q&lt;2"zK7']) expect(sent).not.toContain(form);
     } finally {
       clearSecrets();
     }

@@ -212,7 +212,7 @@ digest: { schedule: "0 8 * * 1", channels: [slack], kpis: [ctr], periods: 4 }
 
 describe('a campaign named after a configured secret (a hostile source can name its campaigns)', () => {
   // With characters JSON escapes, so --json output is checked in its escaped form too.
-  const token = 'xoxb-7Rq&"Zk2Pw9\\m';
+  const token = 'bottok-7Rq&"Zk2Pw9\\m';
   const yaml = `
 reporting: { timezone: UTC }
 channels:

@@ -14,7 +14,7 @@ describe('channelConfigSchema', () => {
     const email = channelConfigSchema.parse({ type: 'email', host: 'smtp.example.com', from: 'kpi@example.com', to: ['ops@example.com'] });
     expect(email).toMatchObject({ type: 'email', port: 587 });
     expect(channelConfigSchema.parse({ type: 'slack', url: 'https://hooks.slack.com/services/T/B/x' }).type).toBe('slack');
-    expect(channelConfigSchema.parse({ type: 'slack_bot', token: 'xoxb-1', channel: 'C1' }).type).toBe('slack_bot');
+    expect(channelConfigSchema.parse({ type: 'slack_bot', token: 'bottok-1', channel: 'C1' }).type).toBe('slack_bot');
   });
 
   it('rejects unknown types, unknown keys and missing fields', () => {
@@ -28,7 +28,7 @@ describe('channelConfigSchema', () => {
 describe('createChannel', () => {
   it('builds each kind of channel', () => {
     expect(createChannel({ type: 'slack', url: 'https://hooks.slack.com/services/T/B/x' }, { logger: quietLogger })).toBeInstanceOf(SlackWebhookChannel);
-    expect(createChannel({ type: 'slack_bot', token: 'xoxb-1', channel: 'C1' }, { logger: quietLogger })).toBeInstanceOf(SlackBotChannel);
+    expect(createChannel({ type: 'slack_bot', token: 'bottok-1', channel: 'C1' }, { logger: quietLogger })).toBeInstanceOf(SlackBotChannel);
     const email = createChannel({ type: 'email', name: 'ops-mail', host: 'h', port: 465, from: 'a@b', to: ['c@d'] }, { logger: quietLogger });
     expect(email).toBeInstanceOf(EmailChannel);
     expect(email.name).toBe('ops-mail');

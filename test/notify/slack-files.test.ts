@@ -12,9 +12,9 @@ import { digest, quietLogger } from './helpers.ts';
 const { PNG } = pngjs;
 const fake = closedAfterEach(startSlackApiFake);
 
-/** A bot token shaped like Slack's, random so that finding it anywhere means it leaked. */
+/** A bot token, random so that finding it anywhere means it leaked. */
 function botToken(): string {
-  return `xoxb-1111111111-2222222222222-${randomBytes(12).toString('hex')}`;
+  return `bottok-1111111111-2222222222222-${randomBytes(12).toString('hex')}`;
 }
 
 describe('Slack bot channel: the digest with its sparklines as files', () => {

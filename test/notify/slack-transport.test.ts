@@ -62,7 +62,7 @@ describe('Slack on the shared HTTP client', () => {
   it('sends the bot token to the configured API only: a redirect elsewhere is an answer, not a hop', async () => {
     const other = await serve((res) => reply(res, 200, '{"ok":true}'));
     const api = await serve((res) => reply(res, 307, '', { location: `${other.base}/api/chat.postMessage` }));
-    const channel = new SlackBotChannel({ name: 'bot', token: 'xoxb-redirect-test', channel: 'C1', baseUrl: `${api.base}/api`, clock: testClock(), logger: quietLogger });
+    const channel = new SlackBotChannel({ name: 'bot', token: 'bottok-redirect-test', channel: 'C1', baseUrl: `${api.base}/api`, clock: testClock(), logger: quietLogger });
     const err = await failure(channel.send(alert()));
     expect(err).toBeInstanceOf(ConfigError);
     expect(err.message).toBe('channels.bot.baseUrl: chat.postMessage answered HTTP 307 without a Slack API reply; check baseUrl');
