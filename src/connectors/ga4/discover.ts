@@ -1,6 +1,5 @@
-import { createHttpClient } from '../../core/http/index.ts';
 import type { OpenContext } from '../shared/connector.ts';
-import { answerRefusals, DISCOVERY_RETRY, failOnError, notAccessible, refuseOn401or403, refusingAuth, type Discovery, type SeenAccount } from '../shared/discover.ts';
+import { discoveryClient, failOnError, notAccessible, refuseOn401or403, refusingAuth, type Discovery, type SeenAccount } from '../shared/discover.ts';
 import { createGoogleAuth } from '../shared/google-auth.ts';
 import type { Ga4Config } from './config.ts';
 
@@ -27,16 +26,10 @@ interface Property {
 
 export async function discoverGa4(config: Ga4Config, ctx: OpenContext): Promise<Discovery> {
   const auth = createGoogleAuth(config.auth, SCOPES);
-  const http = createHttpClient({
-    name: config.name,
+  const http = discoveryClient(config, ctx, {
     // A sandbox or proxy (baseUrl) serves both the Data and the Admin API.
     baseURL: config.baseUrl ?? ADMIN_URL,
     auth: refusingAuth(auth.provider),
-    classify: answerRefusals,
-    retry: DISCOVERY_RETRY,
-    maxResponseMb: config.maxResponseMb,
-    logger: ctx.log,
-    signal: ctx.signal,
   });
 
   const seen: Array<{ id: string; name: string; account: string }> = [];

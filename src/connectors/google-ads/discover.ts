@@ -1,8 +1,8 @@
-import { createHttpClient, type HttpResponse } from '../../core/http/index.ts';
+import { type HttpResponse } from '../../core/http/index.ts';
 import { scrubbedLine } from '../../core/http/redact.ts';
 import { cutText, registerSecret } from '../../core/secrets.ts';
 import type { OpenContext } from '../shared/connector.ts';
-import { answerRefusals, CredentialsRefusedError, DISCOVERY_RETRY, notAccessible, reasonOf, refusingAuth, type Discovery, type SeenAccount } from '../shared/discover.ts';
+import { CredentialsRefusedError, discoveryClient, notAccessible, reasonOf, refusingAuth, type Discovery, type SeenAccount } from '../shared/discover.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { createGoogleAuth } from '../shared/google-auth.ts';
 import type { GoogleAdsConfig } from './config.ts';
@@ -32,16 +32,10 @@ function adsReason(res: HttpResponse<unknown>): string {
 export async function discoverGoogleAds(config: GoogleAdsConfig, ctx: OpenContext): Promise<Discovery> {
   registerSecret(config.developerToken);
   const auth = createGoogleAuth(config.auth, SCOPES);
-  const http = createHttpClient({
-    name: config.name,
+  const http = discoveryClient(config, ctx, {
     baseURL: config.baseUrl ?? BASE_URL,
     headers: { 'developer-token': config.developerToken },
     auth: refusingAuth(auth.provider),
-    classify: answerRefusals,
-    retry: DISCOVERY_RETRY,
-    maxResponseMb: config.maxResponseMb,
-    logger: ctx.log,
-    signal: ctx.signal,
   });
   const v = config.apiVersion;
 

@@ -1,8 +1,8 @@
 import { ConfigError } from '../../core/errors.ts';
 import { addDays, todayIn } from '../../core/dates.ts';
-import { createHttpClient, scrubText } from '../../core/http/index.ts';
+import { scrubText } from '../../core/http/index.ts';
 import type { OpenContext } from '../shared/connector.ts';
-import { answerRefusals, DISCOVERY_RETRY, reasonOf, refuseOn401or403, type Discovery } from '../shared/discover.ts';
+import { discoveryClient, reasonOf, refuseOn401or403, type Discovery } from '../shared/discover.ts';
 import type { HttpJsonConfig } from './config.ts';
 import { fillTemplate, getPath } from './extract.ts';
 import { authFor, originOf, withBase } from './request.ts';
@@ -25,16 +25,10 @@ export async function discoverHttpJson(config: HttpJsonConfig, ctx: OpenContext)
   const today = todayIn(config.timezone);
   const window = { from: addDays(today, -1), to: today };
   const url = withBase(fillTemplate(config.url, window, config.timezone), config.baseUrl);
-  const http = createHttpClient({
-    name: config.name,
+  const http = discoveryClient(config, ctx, {
     ...originOf(url),
     headers: config.headers,
     ...(provider ? { auth: provider } : {}),
-    classify: answerRefusals,
-    retry: DISCOVERY_RETRY,
-    maxResponseMb: config.maxResponseMb,
-    logger: ctx.log,
-    signal: ctx.signal,
   });
   const query: Record<string, string> = {};
   for (const [k, v] of Object.entries(config.params)) query[k] = fillTemplate(v, window, config.timezone);

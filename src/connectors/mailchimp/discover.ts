@@ -1,7 +1,6 @@
-import { createHttpClient } from '../../core/http/index.ts';
 import { registerSecret } from '../../core/secrets.ts';
 import type { OpenContext } from '../shared/connector.ts';
-import { answerRefusals, DISCOVERY_RETRY, failOnError, type Discovery } from '../shared/discover.ts';
+import { discoveryClient, failOnError, type Discovery } from '../shared/discover.ts';
 import type { MailchimpConfig } from './config.ts';
 
 /**
@@ -29,15 +28,9 @@ export async function discoverMailchimp(config: MailchimpConfig, ctx: OpenContex
   registerSecret(config.apiKey);
   const basic = `Basic ${Buffer.from(`kpi:${config.apiKey}`).toString('base64')}`;
   registerSecret(basic.slice(6));
-  const http = createHttpClient({
-    name: config.name,
+  const http = discoveryClient(config, ctx, {
     baseURL: config.baseUrl ?? `https://${datacenterOf(config.apiKey)}.api.mailchimp.com`,
     auth: { headers: () => ({ Authorization: basic }) },
-    classify: answerRefusals,
-    retry: DISCOVERY_RETRY,
-    maxResponseMb: config.maxResponseMb,
-    logger: ctx.log,
-    signal: ctx.signal,
   });
   failOnError(await http.get('/3.0/ping'), 'Mailchimp /3.0/ping');
   const root = await http.get<Root>('/3.0/', { query: { fields: 'account_name,account_timezone' } });

@@ -1,10 +1,10 @@
 import { createHmac } from 'node:crypto';
 import { ConfigError } from '../../core/errors.ts';
-import { createHttpClient, type HttpResponse } from '../../core/http/index.ts';
+import { type HttpResponse } from '../../core/http/index.ts';
 import { scrubbedLine } from '../../core/http/redact.ts';
 import { cutText, registerSecret } from '../../core/secrets.ts';
 import type { OpenContext } from '../shared/connector.ts';
-import { answerRefusals, CredentialsRefusedError, DISCOVERY_RETRY, notAccessible, reasonOf, type Discovery, type SeenAccount } from '../shared/discover.ts';
+import { answerRefusals, CredentialsRefusedError, discoveryClient, notAccessible, reasonOf, type Discovery, type SeenAccount } from '../shared/discover.ts';
 import type { MetaAdsConfig } from './config.ts';
 import { classifyMeta, graphError } from './errors.ts';
 
@@ -60,8 +60,7 @@ export async function discoverMetaAds(config: MetaAdsConfig, ctx: OpenContext): 
     auth.appsecret_proof = createHmac('sha256', config.appSecret).update(config.accessToken).digest('hex');
     registerSecret(auth.appsecret_proof);
   }
-  const http = createHttpClient({
-    name: config.name,
+  const http = discoveryClient(config, ctx, {
     baseURL: `${(config.baseUrl ?? BASE_URL).replace(/\/+$/, '')}/${config.apiVersion}`,
     auth: { headers: () => ({}), query: () => auth },
     // Throttling and Meta's transient errors come as 400s with their own codes: retried as a sync would.
@@ -69,10 +68,6 @@ export async function discoverMetaAds(config: MetaAdsConfig, ctx: OpenContext): 
       const verdict = classifyMeta(res, () => undefined);
       return verdict === 'retry' || (typeof verdict === 'object' && verdict.verdict === 'retry') ? verdict : answerRefusals(res);
     },
-    retry: DISCOVERY_RETRY,
-    maxResponseMb: config.maxResponseMb,
-    logger: ctx.log,
-    signal: ctx.signal,
   });
 
   const listed: AdAccount[] = [];

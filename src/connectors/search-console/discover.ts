@@ -1,6 +1,5 @@
-import { createHttpClient } from '../../core/http/index.ts';
 import type { OpenContext } from '../shared/connector.ts';
-import { answerRefusals, DISCOVERY_RETRY, failOnError, notAccessible, refusingAuth, type Discovery, type SeenAccount } from '../shared/discover.ts';
+import { discoveryClient, failOnError, notAccessible, refusingAuth, type Discovery, type SeenAccount } from '../shared/discover.ts';
 import { createGoogleAuth } from '../shared/google-auth.ts';
 import type { SearchConsoleConfig } from './config.ts';
 
@@ -17,15 +16,9 @@ interface SitesList {
 
 export async function discoverSearchConsole(config: SearchConsoleConfig, ctx: OpenContext): Promise<Discovery> {
   const auth = createGoogleAuth(config.auth, SCOPES);
-  const http = createHttpClient({
-    name: config.name,
+  const http = discoveryClient(config, ctx, {
     baseURL: config.baseUrl ?? API_URL,
     auth: refusingAuth(auth.provider),
-    classify: answerRefusals,
-    retry: DISCOVERY_RETRY,
-    maxResponseMb: config.maxResponseMb,
-    logger: ctx.log,
-    signal: ctx.signal,
   });
   const res = await http.get<SitesList>('/webmasters/v3/sites');
   failOnError(res, 'Search Console API sites.list');

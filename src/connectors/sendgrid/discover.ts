@@ -1,7 +1,6 @@
-import { createHttpClient } from '../../core/http/index.ts';
 import { registerSecret } from '../../core/secrets.ts';
 import type { OpenContext } from '../shared/connector.ts';
-import { answerRefusals, DISCOVERY_RETRY, failOnError, notAccessible, type Discovery, type SeenAccount } from '../shared/discover.ts';
+import { discoveryClient, failOnError, notAccessible, type Discovery, type SeenAccount } from '../shared/discover.ts';
 import type { SendgridConfig } from './config.ts';
 
 /**
@@ -11,15 +10,9 @@ import type { SendgridConfig } from './config.ts';
 
 export async function discoverSendgrid(config: SendgridConfig, ctx: OpenContext): Promise<Discovery> {
   registerSecret(config.apiKey);
-  const http = createHttpClient({
-    name: config.name,
+  const http = discoveryClient(config, ctx, {
     baseURL: config.baseUrl ?? 'https://api.sendgrid.com',
     auth: { headers: () => ({ Authorization: `Bearer ${config.apiKey}` }) },
-    classify: answerRefusals,
-    retry: DISCOVERY_RETRY,
-    maxResponseMb: config.maxResponseMb,
-    logger: ctx.log,
-    signal: ctx.signal,
   });
   const scopesRes = await http.get<{ scopes?: string[] }>('/v3/scopes');
   failOnError(scopesRes, 'SendGrid /v3/scopes');

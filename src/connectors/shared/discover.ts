@@ -1,5 +1,5 @@
 import { ConfigError, isConfigError } from '../../core/errors.ts';
-import type { AuthProvider, Classification, ResponseInfo } from '../../core/http/index.ts';
+import { createHttpClient, type AuthProvider, type Classification, type HttpClient, type HttpClientOptions, type ResponseInfo } from '../../core/http/index.ts';
 import { apiErrorMessage } from '../../core/http/redact.ts';
 import type { RetryPolicy } from '../../core/resilience/index.ts';
 
@@ -69,6 +69,23 @@ export function answerRefusals(res: ResponseInfo): Classification {
 
 /** A check is run by a person waiting for it: a couple of quick retries, no minutes of backoff. */
 export const DISCOVERY_RETRY: Partial<RetryPolicy> = { maxRetries: 2, maxDelayMs: 5_000, maxRetryAfterMs: 10_000 };
+
+/**
+ * The HTTP client `kpi check` asks a source with: the connector's name and response cap, the
+ * check's log and signal, few retries, and 401/403 answered rather than thrown
+ * (`answerRefusals`, unless the source classifies its own errors).
+ */
+export function discoveryClient(config: { name: string; maxResponseMb?: number | undefined }, ctx: { log: HttpClientOptions['logger']; signal?: AbortSignal | undefined }, options: Omit<HttpClientOptions, 'name' | 'retry' | 'maxResponseMb' | 'logger' | 'signal'>): HttpClient {
+  return createHttpClient({
+    classify: answerRefusals,
+    ...options,
+    name: config.name,
+    retry: DISCOVERY_RETRY,
+    maxResponseMb: config.maxResponseMb,
+    logger: ctx.log,
+    signal: ctx.signal,
+  });
+}
 
 /** The source's reason for an error answer, scrubbed and cut to a line; the status when it gave none. */
 export function reasonOf(res: { status: number; headers: Readonly<Record<string, string>>; data: unknown }): string {
