@@ -41,9 +41,11 @@ export function isPercentUnit(unit: string): boolean {
 /** Quota a source reported for a request of the running work. */
 export function recordQuota(unit: string, amount: number): void {
   const tally = current.getStore();
-  if (!tally || !Number.isFinite(amount) || amount < 0) return;
+  if (!tally || typeof amount !== 'number' || !Number.isFinite(amount) || amount < 0) return;
   const before = tally.quota[unit];
-  tally.quota[unit] = before === undefined ? amount : isPercentUnit(unit) ? Math.max(before, amount) : before + amount;
+  const after = before === undefined ? amount : isPercentUnit(unit) ? Math.max(before, amount) : before + amount;
+  // A sum past what a number holds would be stored as null (JSON has no Infinity).
+  if (Number.isFinite(after)) tally.quota[unit] = after;
 }
 
 /**
@@ -51,10 +53,14 @@ export function recordQuota(unit: string, amount: number): void {
  * RateLimit-Limit / -Remaining): the share of the limit used, as a percentage.
  */
 export function recordRateLimitHeaders(headers: Readonly<Record<string, string>>): void {
-  const limit = Number(headers['x-ratelimit-limit'] ?? headers['ratelimit-limit']);
-  const remaining = Number(headers['x-ratelimit-remaining'] ?? headers['ratelimit-remaining']);
+  // An empty header is no number (Number('') is 0, which read as "all used").
+  const num = (v: string | undefined): number => (v === undefined || v.trim() === '' ? NaN : Number(v));
+  const limit = num(headers['x-ratelimit-limit'] ?? headers['ratelimit-limit']);
+  const remaining = num(headers['x-ratelimit-remaining'] ?? headers['ratelimit-remaining']);
   if (!Number.isFinite(limit) || !Number.isFinite(remaining) || limit <= 0) return;
-  recordQuota('rate_limit_pct', Math.round((Math.max(0, limit - remaining) / limit) * 1000) / 10);
+  // A negative remainder (an overdrawn limit) is all of it used, not more than 100%.
+  const used = Math.min(limit, Math.max(0, limit - remaining));
+  recordQuota('rate_limit_pct', Math.round((used / limit) * 1000) / 10);
 }
 
 /** "1 234 GA4 tokens, 12% Meta usage": a tally's quota for people. */

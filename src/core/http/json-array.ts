@@ -46,6 +46,7 @@ export async function* jsonArrayElements(chunks: AsyncIterable<Buffer>, o: JsonA
   let parts: Buffer[] = [];
   let held = 0;
   let elements = 0;
+  let comma = false; // in 'between': whether the next element has its comma (or is the first)
   let leading = 0; // bytes seen before '[': a byte order mark may be among them
   const broken = (why: string) => new BrokenStream(`${o.what} ${why} after ${elements} element${elements === 1 ? '' : 's'}; treated as truncated`);
 
@@ -70,6 +71,7 @@ export async function* jsonArrayElements(chunks: AsyncIterable<Buffer>, o: JsonA
               parts = [];
               held = 0;
               state = 'between';
+              comma = false;
               const value = parseElement(text);
               elements++;
               yield value;
@@ -85,9 +87,18 @@ export async function* jsonArrayElements(chunks: AsyncIterable<Buffer>, o: JsonA
         if (state === 'start') {
           if (b !== OPEN_BRACKET) throw broken('is not a JSON array');
           state = 'between';
+          comma = true;
         } else if (state === 'between') {
-          if (b === COMMA) continue;
-          if (b === CLOSE_BRACKET) state = 'end';
+          // JSON's commas: one between elements, none before the first or after the last.
+          if (b === COMMA) {
+            if (comma) throw broken('holds a misplaced comma');
+            comma = true;
+            continue;
+          }
+          if (b === CLOSE_BRACKET) {
+            if (comma && elements > 0) throw broken('holds a misplaced comma');
+            state = 'end';
+          } else if (!comma) throw broken('holds two elements without a comma between them');
           else if (b === OPEN_BRACE || b === OPEN_BRACKET) {
             state = 'element';
             depth = 1;
